@@ -1,0 +1,150 @@
+"""The Python API; the CLI only parses arguments and calls these functions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genforge import __version__
+from genforge.core import checkpoint as ck
+from genforge.core.config import RunConfig, build_config
+from genforge.core.errors import ConfigError, GenforgeError
+from genforge.core.registry import MODELS, TASKS
+from genforge.core.runs import Run, create_run, open_run
+from genforge.core.runtime import resolve_device
+from genforge.data.imageset import DataInfo
+from genforge.data.prepare import prepare
+from genforge.data.transforms import to_uint8
+
+
+def resolve_config(data: str | None = None, model: str | None = None, steps: int | None = None,
+                   time_budget: str | None = None, overrides: list[str] | None = None,
+                   base: dict | None = None) -> RunConfig:
+    """Flags become overrides of the config; explicit --set wins over the shortcut flags."""
+    flags = []
+    if data is not None:
+        flags.append(f"data.name={data}")
+    if model is not None:
+        flags.append(f"model.name={model}")
+    if steps is not None:
+        flags.append(f"train.steps={steps}")
+    if time_budget is not None:
+        flags.append(f"train.time_budget={time_budget}")
+    # values given by flags are strings for the JSON parser: quote non-numeric ones
+    quoted = [f"{k}={v}" if v.replace('.', '', 1).isdigit() else f'{k}="{v}"' for k, v in (f.split("=", 1) for f in flags)]
+    cfg = build_config(base, quoted + list(overrides or []))
+    MODELS.get(cfg.model.name)  # unknown names fail here, before any work
+    return cfg
+
+
+def train(data: str | None = None, model: str | None = None, out: str | Path | None = None,
+          steps: int | None = None, time_budget: str | None = None, overrides: list[str] | None = None,
+          resume: str | Path | None = None, init_from: str | None = None, log=print):
+    """Train a new run (or continue one with ``resume``); returns a TrainResult."""
+    from genforge.training.trainer import Trainer
+
+    if resume is not None:
+        run = open_run(resume)
+        cfg = resolve_config(steps=steps, overrides=overrides, base=run.config().model_dump(mode="json"))
+        from genforge.core.checkpoint import atomic_write_text
+        from genforge.core.config import config_to_json
+
+        atomic_write_text(run.path / "config.json", config_to_json(cfg))
+    else:
+        extra = [f'train.init_from="{init_from}"'] if init_from else []
+        cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
+        if time_budget is None and steps is None:
+            pass
+        name = out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}"
+        run = create_run(Path(name), cfg)
+    device = resolve_device(cfg.train.device)
+    prepared = prepare(cfg.data, warn=log)
+    spec = MODELS.get(cfg.model.name)
+    if spec.conditional and prepared.info.num_classes < 2:
+        raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none; use --model dcgan")
+    trainer = Trainer(run, cfg, prepared, device, log=log)
+    return trainer.fit(resume=resume is not None)
+
+
+@dataclass
+class LoadedGenerator:
+    """A trained generator ready to sample (the EMA weights by default)."""
+
+    run: Run
+    config: RunConfig
+    info: DataInfo
+    checkpoint: ck.Checkpoint
+    net: torch.nn.Module
+    conditional: bool
+    weights_sha256: str
+
+    def sample(self, n: int, label: int | list[int] | None = None, seed: int = 0) -> torch.Tensor:
+        """n images as uint8 (n, C, H, W). ``label``: one class for all, or one per sample."""
+        from genforge.sampling.gan import sample_gan
+
+        if n < 1:
+            raise GenforgeError(f"--n must be at least 1, got {n}")
+        labels = self._labels(n, label)
+        g = torch.Generator().manual_seed(seed)
+        return to_uint8(sample_gan(self.net, n, labels, g).cpu())
+
+    def _labels(self, n: int, label) -> torch.Tensor | None:
+        if not self.conditional:
+            if label is not None:
+                raise GenforgeError(f"{self.run.path} is an unconditional {self.config.model.name}; drop --label")
+            return None
+        k = self.info.num_classes
+        if label is None:
+            return torch.arange(n) % k
+        labels = torch.tensor([label] * n if isinstance(label, int) else list(label), dtype=torch.long)
+        if len(labels) != n:
+            raise GenforgeError(f"got {len(labels)} labels for {n} samples")
+        bad = labels[(labels < 0) | (labels >= k)]
+        if len(bad):
+            raise GenforgeError(f"label {int(bad[0])} is outside the class range 0..{k - 1} of this run ({', '.join(self.info.classes[:10])})")
+        return labels
+
+    def provenance(self, seed: int, label) -> dict[str, str]:
+        return {"genforge:run": str(self.run.path), "genforge:checkpoint": str(self.checkpoint.step),
+                "genforge:weights-sha256": self.weights_sha256, "genforge:seed": str(seed),
+                "genforge:label": "cycled 0..k-1" if label is None and self.conditional else str(label),
+                "genforge:version": __version__}
+
+
+def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device: str = "cpu", log=print) -> LoadedGenerator:
+    """Load a run's generator from a verified checkpoint ('best', 'latest' or a step)."""
+    r = open_run(run)
+    cfg = r.config()
+    ckpt = r.select_checkpoint(checkpoint, warn=log)
+    info = DataInfo.from_json(ckpt.state()["data_info"])
+    spec = MODELS.get(cfg.model.name)
+    net = spec.build(cfg.model, info)[spec.sample_net]
+    name = "ema" if use_ema and (ckpt.path / "ema.safetensors").exists() else spec.sample_net
+    net.load_state_dict(ck.load_tensors(ckpt, name))
+    net = net.to(resolve_device(device)).eval()
+    digest = ck.sha256_file(ckpt.path / f"{name}.safetensors")
+    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest)
+
+
+def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None, nrow: int | None = None) -> Path:
+    """PNG grid (with tEXt provenance) or .npz (x uint8 NHWC, y)."""
+    from genforge.core.images import make_grid, save_png
+
+    out = Path(out)
+    if out.suffix.lower() == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"x": images.permute(0, 2, 3, 1).numpy()}
+        if labels is not None:
+            arrays["y"] = labels.numpy()
+        np.savez(out, **arrays)
+        return out
+    if out.suffix.lower() != ".png":
+        raise GenforgeError(f"--out must end in .png or .npz, got '{out.name}'")
+    nrow = nrow or max(int(np.ceil(np.sqrt(len(images)))), 1)
+    save_png(make_grid(images, nrow), out, text, scale=2)
+    return out
+
+
+__all__ = ["train", "load", "resolve_config", "save_samples", "LoadedGenerator", "TASKS", "__version__"]

@@ -1,0 +1,1 @@
+"""Configuration, the plug-in registry, run directories and the runtime (device, seeds)."""

@@ -1,0 +1,78 @@
+"""The in-memory image dataset every family trains on."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ImageSet:
+    """Images as uint8 (N, C, H, W), optional int64 labels (N,), one stable id per item."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    ids: list[str]
+    classes: list[str]
+    source: str
+    content_hash: str
+    skipped: list[str] = field(default_factory=list)  # "file: reason" for each skipped bad file
+
+    def __post_init__(self) -> None:
+        assert self.x.dtype == torch.uint8 and self.x.dim() == 4, (self.x.dtype, self.x.shape)
+        assert self.y is None or len(self.y) == len(self.x)
+        assert len(self.ids) == len(self.x)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        idx = index.tolist()
+        return ImageSet(
+            x=self.x[index],
+            y=None if self.y is None else self.y[index],
+            ids=[self.ids[i] for i in idx],
+            classes=self.classes,
+            source=self.source,
+            content_hash=self.content_hash,
+        )
+
+    def counts(self) -> dict[str, int]:
+        if self.y is None:
+            return {"(unlabelled)": len(self)}
+        bins = torch.bincount(self.y, minlength=len(self.classes)).tolist()
+        return {c: n for c, n in zip(self.classes, bins)}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data; stored in every checkpoint."""
+
+    channels: int
+    image_size: int
+    num_classes: int  # 0 when unlabelled
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]  # per-channel mean of train images in [0, 1]
+    std: tuple[float, ...]
+    content_hash: str  # identifies the raw data (file list + bytes)
+    prep_hash: str  # content hash + preprocessing + split: keys caches of derived models
+    n_train: int
+    n_val: int
+    n_test: int
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> DataInfo:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def hash_parts(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        b = p.encode() if isinstance(p, str) else p
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()

@@ -1,0 +1,74 @@
+"""Deterministic splits and data order.
+
+The split of an item is a pure function of (split seed, item id): adding files never reshuffles
+the old ones. The order of an epoch is a pure function of (seed, epoch), so the resume state is
+just (epoch, offset).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+
+
+def split_of(item_id: str, seed: int, val_fraction: float, test_fraction: float) -> str:
+    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def split_indices(ids: list[str], seed: int, val_fraction: float, test_fraction: float) -> dict[str, torch.Tensor]:
+    names = [split_of(i, seed, val_fraction, test_fraction) for i in ids]
+    return {s: torch.tensor([k for k, n in enumerate(names) if n == s], dtype=torch.long) for s in ("train", "val", "test")}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The permutation of epoch ``epoch``: one global order, identical on every rank."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+@dataclass
+class BatchStream:
+    """Yields index batches in epoch order; ``(epoch, offset)`` is its whole state.
+
+    Incomplete tail batches are dropped. Under DDP, rank r takes every world-th index of each
+    global batch, so the global batch and the resume state do not depend on the world size.
+    """
+
+    n: int
+    batch_size: int
+    seed: int
+    epoch: int = 0
+    offset: int = 0
+    rank: int = 0
+    world: int = 1
+
+    def __post_init__(self) -> None:
+        assert self.batch_size <= self.n, (self.batch_size, self.n)
+        self._order_epoch = -1
+        self._order = torch.empty(0, dtype=torch.long)
+
+    def next_indices(self) -> torch.Tensor:
+        if self.offset + self.batch_size > self.n:
+            self.epoch, self.offset = self.epoch + 1, 0
+        if self._order_epoch != self.epoch:
+            self._order, self._order_epoch = epoch_order(self.n, self.seed, self.epoch), self.epoch
+        batch = self._order[self.offset : self.offset + self.batch_size]
+        self.offset += self.batch_size
+        return batch[self.rank :: self.world]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.batch_size
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "offset": self.offset}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])

@@ -1,0 +1,1 @@
+"""Measuring generators: feature extractors, metrics, the acceptance judge."""

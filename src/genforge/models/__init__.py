@@ -1,0 +1,1 @@
+"""Networks, one file per model family; each registers a builder in MODELS."""

@@ -1,0 +1,25 @@
+"""Conditional GAN family: class-conditional BatchNorm + input embedding in G, projection D."""
+from __future__ import annotations
+
+from genforge.core.config import ModelConfig
+from genforge.core.errors import ConfigError
+from genforge.core.registry import MODELS
+from genforge.data.imageset import DataInfo
+from genforge.models.gan_blocks import Discriminator, Generator
+from genforge.models.spec import ModelSpec
+
+
+def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
+    if info.num_classes < 2:
+        raise ConfigError(
+            "cgan needs class labels (an image folder with one subfolder per class, or .npz with 'y'); "
+            "use --model dcgan for unlabelled data"
+        )
+    k = info.num_classes
+    return {
+        "generator": Generator(cfg.z_dim, info.channels, info.image_size, cfg.g_channels, k, cfg.embed_dim),
+        "discriminator": Discriminator(info.channels, info.image_size, cfg.d_channels, k, sn=cfg.spectral_norm),
+    }
+
+
+MODELS.register("cgan")(ModelSpec(build=build_cgan, task="gan", conditional=True, sample_net="generator"))

@@ -1,0 +1,18 @@
+"""DCGAN family: unconditional generator and discriminator (Radford et al. 2016), CPU-sized."""
+from __future__ import annotations
+
+from genforge.core.config import ModelConfig
+from genforge.core.registry import MODELS
+from genforge.data.imageset import DataInfo
+from genforge.models.gan_blocks import Discriminator, Generator
+from genforge.models.spec import ModelSpec
+
+
+def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
+    return {
+        "generator": Generator(cfg.z_dim, info.channels, info.image_size, cfg.g_channels),
+        "discriminator": Discriminator(info.channels, info.image_size, cfg.d_channels, sn=cfg.spectral_norm),
+    }
+
+
+MODELS.register("dcgan")(ModelSpec(build=build_dcgan, task="gan", conditional=False, sample_net="generator"))

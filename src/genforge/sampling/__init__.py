@@ -1,0 +1,1 @@
+"""Pure sampling functions: (network, noise/labels, generator) -> samples. No hidden state."""

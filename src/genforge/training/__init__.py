@@ -1,0 +1,1 @@
+"""Processes that train: the Trainer, training tasks and their objectives."""

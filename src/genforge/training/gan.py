@@ -1,0 +1,89 @@
+"""The GAN training task: one discriminator step (or several) then one generator step."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genforge.core.config import RunConfig
+from genforge.core.registry import GAN_LOSSES, GAN_PENALTIES, MODELS, TASKS
+from genforge.core.runtime import make_generator
+from genforge.data.imageset import DataInfo
+from genforge.models.ema import make_ema, update_ema
+from genforge.sampling.gan import latents, sample_gan
+from genforge.training.diffaugment import diff_augment
+
+
+def use_diffaugment(cfg: RunConfig, n_train: int) -> bool:
+    mode = cfg.gan.diffaugment
+    return mode == "on" or (mode == "auto" and n_train <= cfg.gan.diffaugment_max_items)
+
+
+@TASKS.register("gan")
+class GANTask:
+    def __init__(self, cfg: RunConfig, info: DataInfo, device: torch.device) -> None:
+        spec = MODELS.get(cfg.model.name)
+        nets = spec.build(cfg.model, info)
+        self.conditional = spec.conditional
+        self.G: nn.Module = nets["generator"].to(device)
+        self.D: nn.Module = nets["discriminator"].to(device)
+        self.ema = make_ema(self.G)
+        self.loss = GAN_LOSSES.get(cfg.gan.loss)()
+        self.penalty = GAN_PENALTIES.get(cfg.gan.penalty)
+        self.penalty_weight = cfg.gan.penalty_weight
+        self.d_steps, self.ema_decay = cfg.gan.d_steps, cfg.gan.ema_decay
+        self.policy = cfg.gan.diffaugment_policy if use_diffaugment(cfg, info.n_train) else ()
+        betas = tuple(cfg.optim.betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+        self.rng = make_generator(cfg.train.seed + 1, device)  # noise, DiffAugment, penalty ε
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.G, "discriminator": self.D, "ema": self.ema}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"train": self.rng}
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy, self.rng) if self.policy else x
+
+    def _fake(self, n: int, y: torch.Tensor | None) -> torch.Tensor:
+        z = latents(n, self.G.z_dim, self.rng).to(y.device if y is not None else self.G.fc.weight.device)
+        return self.G(z, y)
+
+    def d_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            fake = self._fake(x.shape[0], y)
+        real_scores = self.D(self._augment(x), y)
+        fake_scores = self.D(self._augment(fake), y)
+        loss = self.loss.d_loss(real_scores, fake_scores)
+        pen = self.penalty(self.D, x, fake, y, self.penalty_weight, self.rng)
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss + pen).backward()
+        self.opt_d.step()
+        return {"loss_d": loss.detach(), "penalty": pen.detach(), "d_real": real_scores.detach().mean(),
+                "d_fake": fake_scores.detach().mean()}
+
+    def g_step(self, n: int, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        self.D.requires_grad_(False)
+        try:
+            loss = self.loss.g_loss(self.D(self._augment(self._fake(n, y)), y))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.D.requires_grad_(True)
+        return {"loss_g": loss.detach()}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
+        y = y if self.conditional else None
+        for _ in range(self.d_steps):
+            out = self.d_step(x, y)
+        out.update(self.g_step(x.shape[0], y))
+        update_ema(self.ema, self.G, self.ema_decay, step)
+        return out
+
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator, use_ema: bool = True) -> torch.Tensor:
+        return sample_gan(self.ema if use_ema else self.G, n, labels if self.conditional else None, generator)

@@ -1,0 +1,1 @@
+"""Training objectives; each GAN loss and each penalty is its own registered plug-in."""

@@ -1,0 +1,269 @@
+"""The Trainer shared by every family: loop, evaluation hook, checkpoints, exact resume.
+
+The loop calls named steps: ``train_step`` (the family's task), ``maybe_log``, ``maybe_eval``,
+``maybe_checkpoint``. Everything needed for a bit-exact resume on CPU is in each checkpoint: the
+networks, the optimizers, every RNG state, the data position (epoch, offset) and the
+selection / early-stopping state.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from genforge import __version__
+from genforge.core import checkpoint as ck
+from genforge.core.config import RunConfig, config_to_json, parse_duration
+from genforge.core.errors import ConfigError, TrainingDiverged
+from genforge.core.registry import SELECTION_METRICS, TASKS
+from genforge.core.runs import Run
+from genforge.core.runtime import capture_rng, check_threads, peak_memory_mb, restore_rng, seed_everything, set_threads
+from genforge.data.prepare import PreparedData
+from genforge.data.split import BatchStream
+from genforge.data.transforms import to_unit
+from genforge.training.grids import eval_grid, grid_text
+from genforge.training.logging import TrainLogger
+
+WARMUP_STEPS = 8
+
+
+@dataclass
+class TrainResult:
+    run: Run
+    step: int
+    best_step: int | None
+    best_value: float | None
+    metric: str
+    stopped_early: bool
+    interrupted: bool
+    seconds: float
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop stops at the next step boundary and checkpoints."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: no signal handling
+            pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def selection_metric_name(cfg: RunConfig, conditional: bool) -> str:
+    name = cfg.train.selection_metric
+    if name == "auto":
+        return "val_fjd" if conditional else "val_fd"
+    return name
+
+
+class Trainer:
+    def __init__(self, run: Run, cfg: RunConfig, data: PreparedData, device: torch.device, log=print) -> None:
+        self.run, self.cfg, self.data, self.device, self.log = run, cfg, data, device, log
+        self.threads = set_threads(cfg.train.threads)
+        seed_everything(cfg.train.seed)
+        self.task = TASKS.get(cfg.train.task)(cfg, data.info, device)
+        n = len(data.train)
+        if cfg.train.batch_size > n:
+            log(f"warning: batch size {cfg.train.batch_size} is larger than the train split ({n}); using {n}")
+        self.batch_size = min(cfg.train.batch_size, n)
+        self.stream = BatchStream(n, self.batch_size, seed=cfg.train.seed)
+        self.metric_name = selection_metric_name(cfg, self.task.conditional)
+        self.metric = SELECTION_METRICS.get(self.metric_name)(data, cfg.train.eval_samples, cfg.train.seed + 7, log)
+        self.step, self.best_value, self.best_step, self.bad_evals = 0, math.inf, None, 0
+        self.total = cfg.train.steps
+        self.last_saved: int | None = None
+
+    # ---- state ---------------------------------------------------------------------------
+    def _state(self, selection: float | None) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "data": self.stream.state(),
+            "rng": capture_rng(self.task.generators()),
+            "selection_metric": self.metric_name,
+            "selection": selection,
+            "best": {"step": self.best_step, "value": None if math.isinf(self.best_value) else self.best_value},
+            "bad_evals": self.bad_evals,
+            "threads": self.threads,
+            "data_info": self.data.info.to_json(),
+            "genforge_version": __version__,
+            "time": time.time(),
+        }
+
+    def save(self, selection: float | None = None) -> ck.Checkpoint:
+        nets = {name: net.state_dict() for name, net in self.task.networks().items()}
+        ckpt = ck.save_checkpoint(self.run.checkpoints_dir, self.step, nets, self.task.optimizers(), self._state(selection))
+        ck.prune(self.run.checkpoints_dir, self.cfg.train.keep_last)
+        self.last_saved = self.step
+        return ckpt
+
+    def restore(self, ckpt: ck.Checkpoint) -> None:
+        state = ckpt.state()
+        for name, net in self.task.networks().items():
+            net.load_state_dict(ck.load_tensors(ckpt, name))
+        for name, opt in self.task.optimizers().items():
+            ck.load_optimizer(ckpt, name, opt)
+        restore_rng(state["rng"], self.task.generators())
+        self.stream.load_state(state["data"])
+        self.step = state["step"]
+        best = state["best"]
+        self.best_step, self.best_value = best["step"], math.inf if best["value"] is None else best["value"]
+        self.bad_evals = state["bad_evals"]
+        self.last_saved = self.step
+        check_threads(state.get("threads"))
+
+    def init_from(self, source: Run) -> None:
+        """Fine-tune: copy the networks of another run's best checkpoint (fresh optimizers)."""
+        src_cfg = source.config()
+        if src_cfg.model.name != self.cfg.model.name:
+            raise ConfigError(f"cannot fine-tune a {self.cfg.model.name} from {source.path}, a {src_cfg.model.name} run")
+        ckpt = source.select_checkpoint("best", warn=self.log)
+        for name, net in self.task.networks().items():
+            try:
+                net.load_state_dict(ck.load_tensors(ckpt, name))
+            except (RuntimeError, FileNotFoundError) as err:
+                raise ConfigError(
+                    f"cannot fine-tune from {source.path}: its {name} does not fit this data "
+                    f"(image size, channels or classes differ): {str(err).splitlines()[0]}"
+                ) from None
+        self.log(f"initialised from {ckpt.path}")
+
+    # ---- warm-up: time estimate without changing the run ------------------------------------
+    def _snapshot(self) -> tuple:
+        nets = {n: copy.deepcopy(m.state_dict()) for n, m in self.task.networks().items()}
+        opts = {n: copy.deepcopy(o.state_dict()) for n, o in self.task.optimizers().items()}
+        return nets, opts, capture_rng(self.task.generators())
+
+    def _restore_snapshot(self, snap: tuple) -> None:
+        nets, opts, rng = snap
+        for n, m in self.task.networks().items():
+            m.load_state_dict(nets[n])
+        for n, o in self.task.optimizers().items():
+            o.load_state_dict(opts[n])
+        restore_rng(rng, self.task.generators())
+
+    def warmup(self) -> tuple[float, float]:
+        """Seconds per step and per evaluation, measured on throwaway steps; state is restored."""
+        snap = self._snapshot()
+        stream = BatchStream(len(self.data.train), self.batch_size, seed=self.cfg.train.seed + 99)
+        times = []
+        for i in range(WARMUP_STEPS):
+            t0 = time.perf_counter()
+            self._train_step(stream, i)
+            times.append(time.perf_counter() - t0)
+        t_step = sorted(times[2:])[len(times[2:]) // 2]  # median, after two warm-up steps
+        self.metric(self.task.sample)
+        t_eval = self.metric.last_seconds
+        self._restore_snapshot(snap)
+        return t_step, t_eval
+
+    def _plan(self, t_step: float, t_eval: float) -> None:
+        spe = self.stream.steps_per_epoch
+        self.log(f"estimate: {t_step * spe:.1f}s per epoch ({spe} steps of {self.batch_size}), "
+                 f"{t_eval:.2f}s per evaluation, peak memory {peak_memory_mb(self.device):.0f} MB")
+        if self.cfg.train.time_budget:
+            budget = parse_duration(self.cfg.train.time_budget)
+            steps = max(int(budget / (t_step + t_eval / self.cfg.train.eval_every)), 1)
+            self.cfg = self.cfg.model_copy(update={"train": self.cfg.train.model_copy(update={"steps": steps})})
+            ck.atomic_write_text(self.run.path / "config.json", config_to_json(self.cfg))
+            self.total = steps
+            self.log(f"time budget {self.cfg.train.time_budget} -> {steps} steps (recorded in config.json)")
+
+    # ---- the loop -------------------------------------------------------------------------
+    def _train_step(self, stream: BatchStream, step: int) -> dict[str, torch.Tensor]:
+        idx = stream.next_indices()
+        x = to_unit(self.data.train.x[idx]).to(self.device)
+        y = None if self.data.train.y is None else self.data.train.y[idx].to(self.device)
+        return self.task.train_step(x, y, step)
+
+    def _check_finite(self, losses: dict[str, float]) -> None:
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            where = f"step {self.last_saved} ({self.run.checkpoints_dir / str(self.last_saved)})" if self.last_saved else "none yet"
+            raise TrainingDiverged(
+                f"{bad[0]} became {losses[bad[0]]} at step {self.step}; training stopped. Last good checkpoint: "
+                f"{where}. Try a lower learning rate (--set optim.lr_d=1e-4 optim.lr_g=1e-4)"
+            )
+
+    def maybe_eval(self, logger: TrainLogger) -> tuple[float | None, bool]:
+        """Returns (value, improved) at evaluation steps, (None, False) otherwise."""
+        if not (self.step % self.cfg.train.eval_every == 0 or self.step == self.total):
+            return None, False
+        value = self.metric(self.task.sample)
+        improved = value < self.best_value
+        if improved:
+            self.best_value, self.best_step, self.bad_evals = value, self.step, 0
+        else:
+            self.bad_evals += 1
+        logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, self.best_value)
+        if self.cfg.train.grid_every_eval:
+            grid = eval_grid(self.task, self.data.info, self.cfg.train.seed)
+            from genforge.core.images import save_png
+
+            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed))
+            logger.log_images(self.step, grid)
+            logger.log_histograms(self.step, self.task.networks()["generator"], "generator")
+        return value, improved
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        t_start = time.perf_counter()
+        removed = ck.clean_stale(self.run.checkpoints_dir)
+        if removed:
+            self.log(f"removed unfinished checkpoint(s) from an interrupted save: {', '.join(removed)}")
+        if resume:
+            ckpt = ck.newest_intact(self.run.checkpoints_dir, warn=self.log)
+            if ckpt is None:
+                raise ck.CheckpointError(f"{self.run.path} has no intact checkpoint to resume from; start a new run")
+            self.restore(ckpt)
+            self.run.truncate_metrics(self.step)
+            self.log(f"resuming {self.run.path} from step {self.step}")
+        else:
+            if self.cfg.train.init_from:
+                from genforge.core.runs import open_run
+
+                self.init_from(open_run(self.cfg.train.init_from))
+            self._plan(*self.warmup())
+        stopped_early = interrupted = False
+        with TrainLogger(self.run, self.total, self.step) as logger, _StopFlag() as stop:
+            while self.step < self.total:
+                losses = {k: float(v) for k, v in self._train_step(self.stream, self.step).items()}
+                self.step += 1
+                self._check_finite(losses)
+                if self.step % self.cfg.train.log_every == 0 or self.step == self.total:
+                    logger.log_step(self.step, losses, self.batch_size, self.stream.epoch)
+                value, improved = self.maybe_eval(logger)
+                patience = self.cfg.train.patience
+                stopped_early = value is not None and patience is not None and self.bad_evals >= patience
+                if improved or stopped_early or stop.set or self.step % self.cfg.train.checkpoint_every == 0 or self.step == self.total:
+                    self.save(value)
+                if stopped_early:
+                    logger.print(f"early stopping at step {self.step}: no improvement in {patience} evaluations")
+                    break
+                if stop.set:
+                    interrupted = True
+                    logger.print(f"interrupted at step {self.step}; checkpoint saved, continue with --resume {self.run.path}")
+                    break
+        if self.last_saved != self.step:
+            self.save()
+        best = None if math.isinf(self.best_value) else self.best_value
+        return TrainResult(self.run, self.step, self.best_step, best, self.metric_name, stopped_early, interrupted,
+                           time.perf_counter() - t_start)
