@@ -5,7 +5,7 @@ Layout of ``checkpoints/<step>/``: ``<net>.safetensors`` per network, ``optim-<n
 Everything is written into ``<step>.tmp/``, fsynced, then renamed: the rename is the only commit.
 
 Named crash points (``CRASH_POINTS``) let tests stop the save between any two writes: set
-``GENFORGE_CRASH_AT=<point>`` and the save raises :class:`CrashInjected` there (or, with
+``GENFORGE_CRASH_AT=<point>`` (or ``<point>@<step>``) and the save raises :class:`CrashInjected` there (or, with
 ``GENFORGE_CRASH_MODE=exit``, the process dies with ``os._exit(137)`` like a SIGKILL).
 """
 from __future__ import annotations
@@ -41,9 +41,10 @@ class CrashInjected(RuntimeError):
     """Raised at a named crash point (tests only)."""
 
 
-def crash_point(name: str) -> None:
+def crash_point(name: str, step: int) -> None:
+    """Crash here if GENFORGE_CRASH_AT is ``name`` or ``name@step``."""
     assert name in CRASH_POINTS, name
-    if os.environ.get("GENFORGE_CRASH_AT") == name:
+    if os.environ.get("GENFORGE_CRASH_AT") in (name, f"{name}@{step}"):
         if os.environ.get("GENFORGE_CRASH_MODE") == "exit":
             os._exit(137)
         raise CrashInjected(name)
@@ -134,26 +135,26 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     try:
         tmp.mkdir()
-        crash_point("begin")
+        crash_point("begin", step)
         for name, sd in nets.items():
             save_file(_contiguous(sd), str(tmp / f"{name}.safetensors"))
-        crash_point("after-nets")
+        crash_point("after-nets", step)
         for name, opt in optimizers.items():
             tensors, meta = flatten_optimizer(opt)
             save_file(tensors, str(tmp / f"optim-{name}.safetensors"))
             write_json(tmp / f"optim-{name}.json", meta)
-        crash_point("after-optim")
+        crash_point("after-optim", step)
         write_json(tmp / STATE, state)
         for fname, obj in (extra_json or {}).items():
             write_json(tmp / fname, obj)
-        crash_point("after-state")
+        crash_point("after-state", step)
         files = sorted(p.name for p in tmp.iterdir())
         write_json(tmp / MANIFEST, {"step": step, "files": {f: sha256_file(tmp / f) for f in files}})
-        crash_point("after-manifest")
+        crash_point("after-manifest", step)
         for p in tmp.iterdir():
             _fsync_path(p)
         _fsync_path(tmp)
-        crash_point("before-rename")
+        crash_point("before-rename", step)
         if final.exists():  # a re-save of the same step (e.g. after resume): replace it whole
             shutil.rmtree(final)
         os.rename(tmp, final)
@@ -164,7 +165,7 @@ def save_checkpoint(
         raise CheckpointError(
             f"could not save checkpoint {step} in {ckpt_dir}: {reason}; earlier checkpoints are intact"
         ) from None
-    crash_point("after-rename")
+    crash_point("after-rename", step)
     return Checkpoint(step, final)
 
 

@@ -116,6 +116,9 @@ def _npz_images(x: np.ndarray, path: Path) -> np.ndarray:
 
 
 def load_npz(path: Path, size: int | None) -> ImageSet:
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # np.load would otherwise try to unpickle a non-zip file
+            raise DataError(f"{path} is not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f.files:

@@ -69,6 +69,11 @@ def _shift(x: torch.Tensor, g: torch.Generator, pad: int = 2) -> torch.Tensor:
 
 
 def train_classifier(train: ImageSet, info: DataInfo, spec: ClassifierSpec) -> SmallCNN:
+    with torch.random.fork_rng():  # leave the caller's global RNG untouched
+        return _train_classifier(train, info, spec)
+
+
+def _train_classifier(train: ImageSet, info: DataInfo, spec: ClassifierSpec) -> SmallCNN:
     torch.manual_seed(spec.seed)  # weight init
     g = torch.Generator().manual_seed(spec.seed)
     net = SmallCNN(info.channels, info.num_classes, spec.width, info.mean, info.std)
@@ -132,7 +137,8 @@ def get_classifier(train: ImageSet, test: ImageSet, info: DataInfo, spec: Classi
         try:
             meta = json.loads(meta_path.read_text())
             if sha256_file(weights) == meta["sha256"]:
-                net = SmallCNN(info.channels, info.num_classes, spec.width, info.mean, info.std)
+                with torch.random.fork_rng():  # construction draws init weights; keep the global RNG
+                    net = SmallCNN(info.channels, info.num_classes, spec.width, info.mean, info.std)
                 net.load_state_dict(load_file(str(weights)))
                 return TrainedClassifier(net.eval(), meta["test_accuracy"], meta["sha256"], 0.0, name)
         except (OSError, ValueError, KeyError, RuntimeError):

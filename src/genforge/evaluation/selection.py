@@ -27,8 +27,9 @@ def selector_net(data: PreparedData, log=print) -> SmallCNN:
     info = data.info
     if info.num_classes >= 2:
         return get_classifier(data.train, data.val, info, SELECTOR, log).net
-    torch.manual_seed(SELECTOR.seed)
-    return SmallCNN(info.channels, 0, SELECTOR.width, info.mean, info.std).eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(SELECTOR.seed)
+        return SmallCNN(info.channels, 0, SELECTOR.width, info.mean, info.std).eval()
 
 
 class FrechetSelection:

@@ -1,0 +1,44 @@
+"""Shared fixtures: a per-session classifier cache and tiny datasets made by code."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    os.environ["GENFORGE_CACHE"] = str(tmp_path_factory.mktemp("gfcache"))
+    os.environ.pop("GENFORGE_CRASH_AT", None)
+    yield
+
+
+# A tiny, fast config: 8x8 digits, 200 items, batch 16 -> ~10 steps per epoch.
+TINY = [
+    'data.name="digits"', "data.max_items=200", "train.batch_size=16", "train.log_every=1",
+    "train.eval_every=10", "train.checkpoint_every=10", "train.eval_samples=64", "train.keep_last=5",
+    "model.g_channels=8", "model.d_channels=8", "model.z_dim=16", "model.embed_dim=8",
+]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "genforge", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+def write_image_folder(root: Path, classes=("a", "b"), per_class=6, size=16, mode="L", seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape = (size, size) if mode == "L" else (size, size, 3)
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(root / c / f"img_{i:03d}.png")
+    return root
