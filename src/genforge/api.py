@@ -9,7 +9,7 @@ import torch
 
 from genforge import __version__
 from genforge.core import checkpoint as ck
-from genforge.core.config import RunConfig, build_config
+from genforge.core.config import RunConfig, build_config, config_to_json
 from genforge.core.errors import ConfigError, GenforgeError
 from genforge.core.registry import MODELS, TASKS
 from genforge.core.runs import Run, create_run, open_run
@@ -48,22 +48,21 @@ def train(data: str | None = None, model: str | None = None, out: str | Path | N
     if resume is not None:
         run = open_run(resume)
         cfg = resolve_config(steps=steps, overrides=overrides, base=run.config().model_dump(mode="json"))
-        from genforge.core.checkpoint import atomic_write_text
-        from genforge.core.config import config_to_json
-
-        atomic_write_text(run.path / "config.json", config_to_json(cfg))
     else:
         extra = [f'train.init_from="{init_from}"'] if init_from else []
         cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
-        if time_budget is None and steps is None:
-            pass
-        name = out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}"
-        run = create_run(Path(name), cfg)
+        out = Path(out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}")
+        if (out / "config.json").exists():
+            raise GenforgeError(f"{out} already holds a run; use --resume {out} to continue it, or another --out")
     device = resolve_device(cfg.train.device)
-    prepared = prepare(cfg.data, warn=log)
+    prepared = prepare(cfg.data, warn=log)  # bad data fails here, before a run directory exists
     spec = MODELS.get(cfg.model.name)
     if spec.conditional and prepared.info.num_classes < 2:
         raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none; use --model dcgan")
+    if resume is not None:
+        ck.atomic_write_text(run.path / "config.json", config_to_json(cfg))
+    else:
+        run = create_run(out, cfg)
     trainer = Trainer(run, cfg, prepared, device, log=log)
     return trainer.fit(resume=resume is not None)
 

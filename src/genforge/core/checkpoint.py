@@ -1,4 +1,4 @@
-"""Checkpoints with one commit point, a SHA-256 manifest, and no pickle.
+"""Checkpoints with one commit point, a SHA-256 manifest, and no pickling (tensors in safetensors, the rest in JSON).
 
 Layout of ``checkpoints/<step>/``: ``<net>.safetensors`` per network, ``optim-<net>.safetensors`` +
 ``optim-<net>.json`` per optimizer, ``state.json``, optional extra JSON files, and ``MANIFEST.json``.
