@@ -76,7 +76,12 @@ def test_best_checkpoint_and_pruning(tmp_path):
     values = [json.loads(l)["eval"]["val_fjd"] for l in (run / "metrics.jsonl").read_text().splitlines() if "eval" in l]
     assert best.state()["selection"] == pytest.approx(min(values))
     assert len(list((run / "samples").glob("step-*.png"))) == 4
-    assert list((run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0}).Reload()
+    assert [e.step for e in tb.Scalars("train/loss_d")] == list(range(1, 41))
+    assert [e.step for e in tb.Scalars("eval/val_fjd")] == [10, 20, 30, 40]
+    assert len(tb.Images("samples")) == 4 and tb.Tags()["histograms"]
 
 
 class NaNTask(GANTask):

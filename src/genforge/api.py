@@ -47,6 +47,10 @@ def train(data: str | None = None, model: str | None = None, out: str | Path | N
 
     if resume is not None:
         run = open_run(resume)
+        ignored = [flag for flag, v in (("--data", data), ("--model", model), ("--out", out), ("--time-budget", time_budget),
+                                        ("--init-from", init_from)) if v is not None]
+        if ignored:
+            log(f"warning: {', '.join(ignored)} ignored with --resume (the run keeps its own config; use --steps to extend it)")
         cfg = resolve_config(steps=steps, overrides=overrides, base=run.config().model_dump(mode="json"))
     else:
         extra = [f'train.init_from="{init_from}"'] if init_from else []

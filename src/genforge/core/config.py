@@ -38,6 +38,7 @@ class ModelConfig(Section):
     d_channels: PositiveInt = 32  # discriminator width at the first layer
     embed_dim: PositiveInt = 32  # class embedding size in the generator (conditional models)
     spectral_norm: bool = True
+    aux_classifier: bool = True  # cgan: an AC-GAN class head on D (weights gan.aux_weight, gan.aux_weight_g)
 
 
 class GANConfig(Section):
@@ -50,6 +51,8 @@ class GANConfig(Section):
     diffaugment_policy: tuple[Literal["translation", "cutout", "color"], ...] = ("translation", "cutout")
     diffaugment_max_items: PositiveInt = 2000
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    aux_weight: float = Field(1.0, ge=0.0)  # AC-GAN class loss on real images in D (model.aux_classifier)
+    aux_weight_g: float = Field(1.0, ge=0.0)  # AC-GAN class loss on generated images in G
 
 
 class OptimConfig(Section):
@@ -74,7 +77,7 @@ class TrainConfig(Section):
     eval_samples: PositiveInt = 500  # generated samples per in-training evaluation
     selection_metric: str = "auto"  # auto: val_fjd for conditional models, val_fd otherwise
     grid_every_eval: bool = True
-    init_from: str | None = None  # fine-tune: start from this run's latest weights
+    init_from: str | None = None  # fine-tune: start from this run's best weights
 
 
 class RunConfig(Section):

@@ -18,7 +18,8 @@ def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
     k = info.num_classes
     return {
         "generator": Generator(cfg.z_dim, info.channels, info.image_size, cfg.g_channels, k, cfg.embed_dim),
-        "discriminator": Discriminator(info.channels, info.image_size, cfg.d_channels, k, sn=cfg.spectral_norm),
+        "discriminator": Discriminator(info.channels, info.image_size, cfg.d_channels, k, sn=cfg.spectral_norm,
+                                       aux_classifier=cfg.aux_classifier),
     }
 
 

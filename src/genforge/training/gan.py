@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genforge.core.config import RunConfig
@@ -30,6 +31,7 @@ class GANTask:
         self.loss = GAN_LOSSES.get(cfg.gan.loss)()
         self.penalty = GAN_PENALTIES.get(cfg.gan.penalty)
         self.penalty_weight = cfg.gan.penalty_weight
+        self.aux_weight, self.aux_weight_g = cfg.gan.aux_weight, cfg.gan.aux_weight_g
         self.d_steps, self.ema_decay = cfg.gan.d_steps, cfg.gan.ema_decay
         self.policy = cfg.gan.diffaugment_policy if use_diffaugment(cfg, info.n_train) else ()
         betas = tuple(cfg.optim.betas)
@@ -56,26 +58,38 @@ class GANTask:
     def d_step(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             fake = self._fake(x.shape[0], y)
-        real_scores = self.D(self._augment(x), y)
+        real_scores, real_logits = self.D.scores_and_logits(self._augment(x), y)
         fake_scores = self.D(self._augment(fake), y)
         loss = self.loss.d_loss(real_scores, fake_scores)
         pen = self.penalty(self.D, x, fake, y, self.penalty_weight, self.rng)
+        aux = self.aux_weight * self._aux_loss(real_logits, y)
         self.opt_d.zero_grad(set_to_none=True)
-        (loss + pen).backward()
+        (loss + pen + aux).backward()
         self.opt_d.step()
-        return {"loss_d": loss.detach(), "penalty": pen.detach(), "d_real": real_scores.detach().mean(),
-                "d_fake": fake_scores.detach().mean()}
+        out = {"loss_d": loss.detach(), "penalty": pen.detach(), "d_real": real_scores.detach().mean(),
+               "d_fake": fake_scores.detach().mean()}
+        if real_logits is not None:
+            out["aux_d"] = aux.detach()
+        return out
+
+    def _aux_loss(self, logits: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
+        """AC-GAN class loss (Odena et al. 2017): D learns the class of real images, G makes fakes classifiable."""
+        if logits is None or y is None:
+            return torch.zeros((), device=self.G.fc.weight.device)
+        return F.cross_entropy(logits, y)
 
     def g_step(self, n: int, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)
         try:
-            loss = self.loss.g_loss(self.D(self._augment(self._fake(n, y)), y))
+            scores, logits = self.D.scores_and_logits(self._augment(self._fake(n, y)), y)
+            loss = self.loss.g_loss(scores)
+            aux = self.aux_weight_g * self._aux_loss(logits, y)
             self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + aux).backward()
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
-        return {"loss_g": loss.detach()}
+        return {"loss_g": loss.detach(), **({"aux_g": aux.detach()} if logits is not None else {})}
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
         y = y if self.conditional else None

@@ -27,6 +27,6 @@ def eval_grid(task, info: DataInfo, seed: int) -> torch.Tensor:
     return make_grid(to_uint8(images.cpu()), nrow=GRID_COLUMNS)
 
 
-def grid_text(run: Run, step: int, seed: int) -> dict[str, str]:
+def grid_text(run: Run, step: int, seed: int, conditional: bool) -> dict[str, str]:
     return {"genforge:run": run.name, "genforge:step": str(step), "genforge:seed": str(seed + 31),
-            "genforge:version": __version__, "genforge:labels": "row r = class r"}
+            "genforge:version": __version__, "genforge:labels": "row r = class r" if conditional else "unconditional"}

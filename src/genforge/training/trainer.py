@@ -219,7 +219,7 @@ class Trainer:
             grid = eval_grid(self.task, self.data.info, self.cfg.train.seed)
             from genforge.core.images import save_png
 
-            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed))
+            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.task.conditional))
             logger.log_images(self.step, grid)
             logger.log_histograms(self.step, self.task.networks()["generator"], "generator")
         return value, improved
