@@ -1,0 +1,36 @@
+"""Classifier score: the Inception Score with any classifier's p(y|x) (Salimans et al. 2016).
+
+  IS = exp( E_x KL( p(y|x) ‖ p(y) ) ),   p(y) = E_x p(y|x)  (marginal over the split)
+
+Ranges from 1 (every sample gets the same prediction, or every prediction is uniform) to K
+(confident predictions spread evenly over K classes). As in the original, the samples are cut
+into ``splits`` parts and the score is mean ± std over parts; the score ignores the real data
+entirely, so it cannot see mode dropping within a class (Barratt & Sharma 2018).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import rel_entr
+
+from genforge.core.registry import METRICS
+from genforge.evaluation.metrics.inputs import MetricInputs
+
+
+def _score(probs: np.ndarray) -> float:
+    marginal = probs.mean(axis=0, keepdims=True)                 # p(y): (1, K)
+    kl = rel_entr(probs, marginal).sum(axis=1)                   # KL(p(y|x) ‖ p(y)), 0·log 0 = 0: (N,)
+    return float(np.exp(kl.mean()))
+
+
+def classifier_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """(mean, std) over ``splits`` consecutive parts of probs (N, K), rows summing to 1."""
+    p = np.asarray(probs, dtype=np.float64)
+    assert p.ndim == 2 and np.allclose(p.sum(axis=1), 1.0, atol=1e-4), "rows must be probabilities"
+    scores = [_score(part) for part in np.array_split(p, min(splits, len(p)))]
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+@METRICS.register("classifier_score")
+def classifier_score_metric(inputs: MetricInputs) -> dict[str, float]:
+    mean, std = classifier_score(inputs.require("fake_probs", "classifier_score"))
+    return {"classifier_score_mean": mean, "classifier_score_std": std}
