@@ -150,4 +150,33 @@ def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: 
     return out
 
 
+def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print) -> dict:
+    """`genforge eval`: metrics.json + report.html in RUN/eval/ for the chosen checkpoint."""
+    import json
+
+    from genforge.evaluation.evaluate import EvalSettings, evaluate
+    from genforge.evaluation.report import write_report
+
+    settings = settings or EvalSettings()
+    gen = load(run, checkpoint, log=log)
+    data = prepare(gen.config.data, warn=log)
+    if (data.info.channels, data.info.image_size) != (gen.info.channels, gen.info.image_size):
+        raise GenforgeError(f"{gen.run.path} generates {gen.info.channels}x{gen.info.image_size}px images but its data now "
+                            f"loads as {data.info.channels}x{data.info.image_size}px; the dataset changed")
+
+    def sample_fn(labels, n, seed):
+        return gen.sample(n, None if labels is None else labels.tolist(), seed)
+
+    run_prov = {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
+                "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__}
+    result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log)
+    out = gen.run.path / "eval"
+    out.mkdir(exist_ok=True)
+    public = {k: v for k, v in result.items() if k != "_arrays"}
+    ck.atomic_write_text(out / "metrics.json", json.dumps(public, indent=2) + "\n")
+    write_report(result, out / "report.html", f"genforge eval: {gen.run.name} (checkpoint {gen.checkpoint.step})",
+                 list(data.info.classes), data.train.x, gen.run.read_metrics())
+    return public
+
+
 __all__ = ["train", "load", "resolve_config", "save_samples", "LoadedGenerator", "TASKS", "__version__"]

@@ -75,6 +75,41 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0 if report["passed"] or a.steps else 1
 
 
+def cmd_eval(a: argparse.Namespace) -> int:
+    from genforge.api import evaluate_run
+    from genforge.evaluation.evaluate import EvalSettings
+
+    settings = EvalSettings(n=a.n, split=a.split, seed=a.seed, resamples=a.resamples,
+                            extractor="inception" if a.inception_weights else "domain",
+                            inception_weights=a.inception_weights, inception_sha256=a.inception_sha256, cas=not a.no_cas)
+    result = evaluate_run(a.run, settings, a.checkpoint, log=_log)
+    for name, m in result["metrics"].items():
+        ci = f"[{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]" if m["ci95"] else ""
+        floor = f"floor {m['floor']:.4g}" if m["floor"] is not None else ""
+        print(f"{name:22} {m['value']:10.4g}  {ci:24} {floor}")
+        for w in m["warnings"]:
+            print(f"{'':22} warning: {w}")
+    print(f"wrote {Path(a.run) / 'eval' / 'metrics.json'} and report.html in {result['seconds']}s")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from genforge.core.errors import GenforgeError
+    from genforge.evaluation.compare import compare, format_rows, write_html
+
+    results = []
+    for run in (a.run_a, a.run_b):
+        path = Path(run) / "eval" / "metrics.json"
+        if not path.is_file():
+            raise GenforgeError(f"{run} has no eval/metrics.json; run `genforge eval {run}` first")
+        results.append(json.loads(path.read_text()))
+    rows = compare(*results)
+    print(format_rows(rows, a.run_a, a.run_b))
+    if a.html:
+        print(f"wrote {write_html(rows, a.run_a, a.run_b, Path(a.html))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genforge", description="Train, measure and deploy generative models on your own data.",
                                 epilog=EPILOG)
@@ -107,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA weights")
     s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="metrics with CIs and floors, report.html", epilog=EPILOG,
+                       description="Evaluate a run: FID, KID, precision/recall/density/coverage, classifier score, "
+                                   "conditional accuracy, CAS and memorisation, each with a bootstrap CI, the real-vs-real "
+                                   "floor and provenance. Writes RUN/eval/metrics.json and RUN/eval/report.html.")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--n", type=int, default=1000, help="generated samples (default 1000)")
+    e.add_argument("--split", default="test", choices=["val", "test"], help="real reference split (default test)")
+    e.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
+    e.add_argument("--resamples", type=int, default=50, help="bootstrap resamples per CI (default 50)")
+    e.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
+    e.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 safetensors for FID features (docs/inception-weights.md)")
+    e.add_argument("--inception-sha256", metavar="HEX", help="expected SHA-256 of --inception-weights")
+    e.add_argument("--no-cas", action="store_true", help="skip CAS (it trains a classifier on generated images)")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("compare", help="which of two evaluated runs is better, beyond the CIs", epilog=EPILOG)
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--html", metavar="PATH", help="also write an HTML table")
+    c.set_defaults(func=cmd_compare)
 
     r = sub.add_parser("runs", help="list runs with step, best metric and size", epilog=EPILOG)
     r.add_argument("root", nargs="?", default="runs", help="folder holding run directories (default runs)")

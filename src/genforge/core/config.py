@@ -53,12 +53,16 @@ class GANConfig(Section):
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     aux_weight: float = Field(1.0, ge=0.0)  # AC-GAN class loss on real images in D (model.aux_classifier)
     aux_weight_g: float = Field(1.0, ge=0.0)  # AC-GAN class loss on generated images in G
+    mode_seeking_weight: float = Field(0.0, ge=0.0)  # MSGAN diversity term in G (conditional models)
 
 
 class OptimConfig(Section):
     lr_g: PositiveFloat = 2e-4
     lr_d: PositiveFloat = 2e-4
     betas: tuple[float, float] = (0.0, 0.9)  # Adam betas typical for hinge/SN GANs (Miyato 2018)
+    # learning-rate schedule: constant, or linear decay to 0 from decay_start (fraction of train.steps)
+    schedule: Literal["constant", "linear"] = "linear"
+    decay_start: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class TrainConfig(Section):

@@ -22,6 +22,7 @@ _BUILTINS: dict[str, tuple[str, ...]] = {
     "gan_loss": ("genforge.training.objectives.gan_losses",),
     "gan_penalty": ("genforge.training.objectives.penalties",),
     "selection_metric": ("genforge.evaluation.selection",),
+    "extractor": ("genforge.evaluation.extractors",),
     "metric": ("genforge.evaluation.metrics.fid", "genforge.evaluation.metrics.kid",
                "genforge.evaluation.metrics.prdc", "genforge.evaluation.metrics.classifier_score",
                "genforge.evaluation.metrics.memorisation"),
@@ -76,4 +77,5 @@ TASKS: Registry = Registry("task")
 GAN_LOSSES: Registry = Registry("gan_loss")
 GAN_PENALTIES: Registry = Registry("gan_penalty")
 SELECTION_METRICS: Registry = Registry("selection_metric")
+EXTRACTORS: Registry = Registry("extractor")
 METRICS: Registry = Registry("metric")

@@ -32,6 +32,7 @@ class GANTask:
         self.penalty = GAN_PENALTIES.get(cfg.gan.penalty)
         self.penalty_weight = cfg.gan.penalty_weight
         self.aux_weight, self.aux_weight_g = cfg.gan.aux_weight, cfg.gan.aux_weight_g
+        self.mode_seeking_weight = cfg.gan.mode_seeking_weight
         self.d_steps, self.ema_decay = cfg.gan.d_steps, cfg.gan.ema_decay
         self.policy = cfg.gan.diffaugment_policy if use_diffaugment(cfg, info.n_train) else ()
         betas = tuple(cfg.optim.betas)
@@ -78,18 +79,35 @@ class GANTask:
             return torch.zeros((), device=self.G.fc.weight.device)
         return F.cross_entropy(logits, y)
 
+    def _mode_seeking(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Fakes whose two halves share labels, and the MSGAN term (Mao et al. 2019, eq. 3):
+        L_ms = 1 / (mean|G(z₁,y) − G(z₂,y)| / mean|z₁ − z₂| + ε), which G minimises to spread its samples."""
+        h = n // 2
+        y2 = None if y is None else torch.cat([y[:h], y[:h], y[2 * h :]])
+        z = latents(n, self.G.z_dim, self.rng).to(self.G.fc.weight.device)
+        fake = self.G(z, y2)
+        ratio = (fake[:h] - fake[h : 2 * h]).abs().mean() / (z[:h] - z[h : 2 * h]).abs().mean()
+        return fake, y2, self.mode_seeking_weight / (ratio + 1e-5)
+
     def g_step(self, n: int, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)
         try:
-            scores, logits = self.D.scores_and_logits(self._augment(self._fake(n, y)), y)
+            if self.mode_seeking_weight > 0:
+                fake, y, ms = self._mode_seeking(n, y)
+            else:
+                fake, ms = self._fake(n, y), torch.zeros((), device=self.G.fc.weight.device)
+            scores, logits = self.D.scores_and_logits(self._augment(fake), y)
             loss = self.loss.g_loss(scores)
             aux = self.aux_weight_g * self._aux_loss(logits, y)
             self.opt_g.zero_grad(set_to_none=True)
-            (loss + aux).backward()
+            (loss + aux + ms).backward()
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
-        return {"loss_g": loss.detach(), **({"aux_g": aux.detach()} if logits is not None else {})}
+        out = {"loss_g": loss.detach(), **({"aux_g": aux.detach()} if logits is not None else {})}
+        if self.mode_seeking_weight > 0:
+            out["mode_seeking"] = ms.detach()
+        return out
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
         y = y if self.conditional else None

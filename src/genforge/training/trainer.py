@@ -189,7 +189,20 @@ class Trainer:
             self.log(f"time budget {self.cfg.train.time_budget} -> {steps} steps (recorded in config.json)")
 
     # ---- the loop -------------------------------------------------------------------------
+    def _set_lr(self, step: int) -> None:
+        """Stateless schedule: the learning rate is a function of (step, total), so resume needs nothing more."""
+        optim = self.cfg.optim
+        start = int(optim.decay_start * self.total)
+        factor = 1.0
+        if optim.schedule == "linear" and step >= start and self.total > start:
+            factor = max(self.total - step, 0) / (self.total - start)
+        for opt in self.task.optimizers().values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * factor
+
     def _train_step(self, stream: BatchStream, step: int) -> dict[str, torch.Tensor]:
+        self._set_lr(step)
         idx = stream.next_indices()
         x = to_unit(self.data.train.x[idx]).to(self.device)
         y = None if self.data.train.y is None else self.data.train.y[idx].to(self.device)

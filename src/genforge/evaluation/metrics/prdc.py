@@ -30,8 +30,11 @@ def _balls_hit(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
     return torch.cat([(d <= radii[None, :]).sum(dim=1) for d in distance_blocks(points, centres, max_elements)])
 
 
-def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5,
-         max_elements: int = BLOCK_ELEMENTS) -> dict[str, float]:
+def prdc_per_sample(real: np.ndarray, fake: np.ndarray, k: int = 5,
+                    max_elements: int = BLOCK_ELEMENTS) -> dict[str, np.ndarray]:
+    """The per-sample terms whose means are the four metrics: precision/density per generated sample,
+    recall/coverage per real sample (density's term already divided by k). Lets a CI resample one
+    side without duplicating points in the other side's manifold."""
     x, y = as_tensor(real), as_tensor(fake)
     assert x.ndim == y.ndim == 2 and x.shape[1] == y.shape[1], "feature shapes differ"
     r_real = kth_neighbour_distance(x, k, max_elements)                 # (N,)
@@ -40,11 +43,16 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5,
     fake_balls_per_real = _balls_hit(x, y, r_fake, max_elements)        # (N,)
     nearest_fake, _ = nearest(x, y, max_elements)                       # (N,)
     return {
-        "precision": float((real_balls_per_fake > 0).double().mean()),
-        "recall": float((fake_balls_per_real > 0).double().mean()),
-        "density": float(real_balls_per_fake.double().sum() / (k * len(y))),
-        "coverage": float((nearest_fake <= r_real).double().mean()),
+        "precision": (real_balls_per_fake > 0).double().numpy(),
+        "recall": (fake_balls_per_real > 0).double().numpy(),
+        "density": (real_balls_per_fake.double() / k).numpy(),
+        "coverage": (nearest_fake <= r_real).double().numpy(),
     }
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5,
+         max_elements: int = BLOCK_ELEMENTS) -> dict[str, float]:
+    return {key: float(v.mean()) for key, v in prdc_per_sample(real, fake, k, max_elements).items()}
 
 
 @METRICS.register("prdc")

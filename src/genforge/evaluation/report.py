@@ -1,0 +1,146 @@
+"""One self-contained HTML report per evaluation (images embedded as base64 PNG)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genforge.core.images import make_grid
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{color:#a60;font-size:90%}
+img.px{image-rendering:pixelated}figure{display:inline-block;margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
+
+LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation"}
+
+
+def _png(grid_chw: torch.Tensor, scale: int = 3) -> str:
+    from PIL import Image
+
+    arr = grid_chw.permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _plot(draw) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=90)
+    draw(ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _img(b64: str, alt: str, cls: str = "") -> str:
+    return f'<img class="{cls}" alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def metrics_table(metrics: dict) -> str:
+    rows = ["<tr><th>metric</th><th>value</th><th>95% CI</th><th>real-vs-real floor</th><th>N real / gen</th>"
+            "<th>extractor</th></tr>"]
+    for name, m in metrics.items():
+        p = m["provenance"]
+        ci = "–" if m["ci95"] is None else f"{m['ci95'][0]:.4g} – {m['ci95'][1]:.4g}"
+        floor = "–" if m["floor"] is None else f"{m['floor']:.4g}"
+        better = "lower is better" if name in LOWER_IS_BETTER else "higher is better"
+        warn = "".join(f'<div class="warn">⚠ {html.escape(w)}</div>' for w in m["warnings"])
+        rows.append(f"<tr><td>{name}<br><small>{better}</small>{warn}</td><td>{m['value']:.4g}</td><td>{ci}</td>"
+                    f"<td>{floor}</td><td>{p.get('n_real', '–')} / {p.get('n_generated', '–')}</td>"
+                    f"<td>{html.escape(str(p.get('extractor')))}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _class_grid(fake: torch.Tensor, labels: torch.Tensor | None, classes: list[str]) -> str:
+    if labels is None:
+        return _img(_png(make_grid(fake[:100], 10)), "generated samples", "px")
+    rows = []
+    for c in range(min(len(classes), 20)):
+        idx = (labels == c).nonzero().flatten()[:10]
+        rows.append(fake[idx])
+    return _img(_png(make_grid(torch.cat(rows), 10)), "generated samples, one row per class", "px")
+
+
+def _pairs(result: dict, train_x: torch.Tensor) -> str:
+    fake = result["_arrays"]["fake"]
+    figs = []
+    for p in result["closest_pairs"]:
+        pair = torch.stack([fake[p["generated"]], train_x[p["train"]]])
+        figs.append(f"<figure>{_img(_png(make_grid(pair, 2), 4), 'pair', 'px')}<figcaption>ratio {p['ratio']:.2f}</figcaption></figure>")
+    return "".join(figs)
+
+
+def _pca(real: np.ndarray, fake: np.ndarray) -> str:
+    both = np.concatenate([real, fake])
+    mean = both.mean(0)
+    _, _, vt = np.linalg.svd(both - mean, full_matrices=False)
+    r2, f2 = (real - mean) @ vt[:2].T, (fake - mean) @ vt[:2].T
+
+    def draw(ax):
+        ax.scatter(r2[:, 0], r2[:, 1], s=4, alpha=0.5, label=f"real (N={len(real)})")
+        ax.scatter(f2[:, 0], f2[:, 1], s=4, alpha=0.5, label=f"generated (N={len(fake)})")
+        ax.set_title("features, first two principal components")
+        ax.legend(markerscale=3)
+
+    return _img(_plot(draw), "PCA of real and generated features")
+
+
+def _curves(records: list[dict]) -> str:
+    train = [r for r in records if "loss_d" in r]
+    evals = [r for r in records if "eval" in r]
+    out = ""
+    if train:
+        def draw(ax):
+            for key in ("loss_d", "loss_g"):
+                ax.plot([r["step"] for r in train], [r[key] for r in train], label=key, lw=0.8)
+            ax.set_xlabel("step")
+            ax.set_title("training losses")
+            ax.legend()
+        out += _img(_plot(draw), "loss curves")
+    if evals:
+        name = next(k for k in evals[0]["eval"] if k != "seconds")
+
+        def draw2(ax):
+            ax.plot([r["step"] for r in evals], [r["eval"][name] for r in evals], marker="o")
+            ax.set_xlabel("step")
+            ax.set_yscale("log")
+            ax.set_title(f"{name} on the validation split (selection)")
+        out += _img(_plot(draw2), "selection metric vs step")
+    return out
+
+
+def write_report(result: dict, path: Path, title: str, classes: list[str], train_x: torch.Tensor, records: list[dict]) -> Path:
+    arrays = result["_arrays"]
+    public = {k: v for k, v in result.items() if k != "_arrays"}
+    body = [f"<h1>{html.escape(title)}</h1>",
+            f"<p>Evaluated in {result['seconds']}s. Each metric: value, bootstrap 95% CI, and the real-vs-real floor "
+            "(the same metric between real train and real reference images: the best a generator can hope for at this N). "
+            "See docs/metrics.md for what each one means and when it lies.</p>",
+            "<h2>Metrics</h2>", metrics_table(result["metrics"]),
+            "<h2>Samples</h2>", _class_grid(arrays["fake"], arrays["labels"], classes),
+            "<h2>Training curves</h2>", _curves(records),
+            "<h2>Closest generated–training pairs</h2><p>Generated (left) beside its nearest training image (right), "
+            "by the memorisation ratio (distance to nearest train / that image's nearest-neighbour distance; < 0.5 is flagged).</p>",
+            _pairs(result, train_x),
+            "<h2>Real vs generated features</h2>", _pca(arrays["real_features"], arrays["fake_features"]),
+            "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(public, indent=2))}</pre>"]
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page)
+    tmp.replace(path)
+    return path

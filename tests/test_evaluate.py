@@ -1,0 +1,118 @@
+"""`genforge eval` / `compare` end to end on a tiny run, and the evaluation's bad inputs."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, run_cli
+from genforge.api import evaluate_run, train
+from genforge.core.config import DataConfig
+from genforge.core.errors import GenforgeError
+from genforge.data.prepare import prepare
+from genforge.evaluation.classifier import JUDGE, cache_dir, get_classifier
+from genforge.evaluation.evaluate import EvalSettings, wilson
+
+quiet = lambda m: None  # noqa: E731
+FAST = EvalSettings(n=200, resamples=10, cas=True)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    run = tmp_path_factory.mktemp("ev") / "run"
+    train(out=run, steps=20, overrides=TINY, log=quiet)
+    return run, evaluate_run(run, FAST, log=quiet)
+
+
+def test_every_metric_has_value_ci_floor_and_provenance(evaluated):
+    run, result = evaluated
+    expected = {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classifier_score",
+                "conditional_accuracy", "cas", "memorisation"}
+    assert set(result["metrics"]) == expected
+    for name, m in result["metrics"].items():
+        assert np.isfinite(m["value"]) and m["floor"] is not None, name
+        lo, hi = m["ci95"]
+        assert lo <= hi, name
+        p = m["provenance"]
+        assert len(p["sha256"]) == 64 and p["extractor"] == "domain-cnn" and p["seed"] == 0, name
+        assert p["n_generated"] == 200 and p["dataset_hash"], name
+    assert result["metrics"]["fid"]["provenance"]["split"] == "test"
+    assert result["metrics"]["fid"]["warnings"]  # N=200 is far too small for FID: said so
+    saved = json.loads((run / "eval" / "metrics.json").read_text())
+    assert saved["metrics"]["fid"]["value"] == result["metrics"]["fid"]["value"]
+
+
+def test_floor_is_below_a_barely_trained_generator(evaluated):
+    _, result = evaluated
+    m = result["metrics"]
+    assert m["fid"]["floor"] < m["fid"]["value"]
+    assert m["recall"]["floor"] > m["recall"]["value"] or m["coverage"]["floor"] > m["coverage"]["value"]
+
+
+def test_report_is_self_contained(evaluated):
+    run, _ = evaluated
+    page = (run / "eval" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5  # grid, 2 curves, pairs, PCA
+    assert "real-vs-real floor" in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_eval_is_reproducible(evaluated, tmp_path):
+    run, result = evaluated
+    again = evaluate_run(run, FAST, log=quiet)
+    assert again["metrics"]["fid"]["value"] == result["metrics"]["fid"]["value"]
+    assert again["metrics"]["conditional_accuracy"]["value"] == result["metrics"]["conditional_accuracy"]["value"]
+
+
+def test_compare_cli(evaluated, tmp_path):
+    run, _ = evaluated
+    p = run_cli("compare", str(run), str(run), "--html", str(tmp_path / "c.html"))
+    assert p.returncode == 0, p.stderr
+    assert "fid" in p.stdout and "equal" in p.stdout and (tmp_path / "c.html").is_file()
+
+
+def test_eval_bad_inputs(evaluated, tmp_path):
+    run, _ = evaluated
+    with pytest.raises(GenforgeError, match="--n must be between 2"):
+        evaluate_run(run, EvalSettings(n=1), log=quiet)
+    with pytest.raises(GenforgeError, match="does not exist"):
+        evaluate_run(run, EvalSettings(n=10, extractor="inception", inception_weights=str(tmp_path / "none.safetensors")), log=quiet)
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(GenforgeError, match="has SHA-256 .* expected"):
+        evaluate_run(run, EvalSettings(n=10, extractor="inception", inception_weights=str(tmp_path / "w.safetensors"),
+                                       inception_sha256="0" * 64), log=quiet)
+    p = run_cli("compare", str(run), str(tmp_path))
+    assert p.returncode == 2 and "no eval/metrics.json" in p.stderr
+
+
+def test_eval_without_checkpoint(tmp_path):
+    from genforge.core.config import build_config
+    from genforge.core.runs import create_run
+
+    create_run(tmp_path / "r", build_config())
+    p = run_cli("eval", str(tmp_path / "r"))
+    assert p.returncode == 2 and "has no checkpoint yet" in p.stderr
+
+
+def test_extractor_cache_is_keyed_by_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("a", "b"):
+        x = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+        np.savez(tmp_path / f"{name}.npz", x=x, y=np.arange(60) % 2)
+        paths.append(tmp_path / f"{name}.npz")
+    names = []
+    for p in paths:
+        d = prepare(DataConfig(name=str(p)))
+        names.append(get_classifier(d.train, d.test, d.info, JUDGE, quiet).name)
+    assert names[0] != names[1]
+    assert (cache_dir() / f"{names[0]}.safetensors").is_file() and (cache_dir() / f"{names[1]}.safetensors").is_file()
+    d = prepare(DataConfig(name=str(paths[0])))
+    assert get_classifier(d.train, d.test, d.info, JUDGE, quiet).seconds == 0.0  # served from the cache
+
+
+def test_wilson_interval():
+    lo, hi = wilson(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    assert wilson(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
