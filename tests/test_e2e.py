@@ -87,3 +87,14 @@ def test_sigkill_during_saves_never_loses_a_checkpoint(tmp_path):
     assert ck.newest_intact(run / "checkpoints").step == 400
     steps = [json.loads(l).get("step") for l in (run / "metrics.jsonl").read_text().splitlines() if "loss_d" in l]
     assert steps == list(range(1, 401))  # the log was cut back to each resumed checkpoint: no gaps, no repeats
+
+
+@pytest.mark.slow
+def test_demo_meets_its_acceptance_targets(tmp_path):
+    """The whole demo (~5 minutes on 2 cores): judge accuracy ≥ 95 %, worst-class diversity ≥ 0.70."""
+    p = run_cli("demo", "--out", str(tmp_path / "demo"), timeout=1200)
+    report = json.loads((tmp_path / "demo" / "eval" / "acceptance.json").read_text())
+    assert report["judge"]["test_accuracy"] >= 0.97
+    assert report["min_diversity_ratio"] >= 0.70
+    assert report["conditional_accuracy"] >= 0.95, report["per_class_accuracy"]
+    assert p.returncode == 0

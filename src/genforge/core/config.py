@@ -48,12 +48,12 @@ class GANConfig(Section):
     d_steps: PositiveInt = 1
     # DiffAugment (Zhao et al. 2020): "auto" turns it on below `diffaugment_max_items` images.
     diffaugment: Literal["auto", "on", "off"] = "auto"
-    diffaugment_policy: tuple[Literal["translation", "cutout", "color"], ...] = ("translation", "cutout")
-    diffaugment_max_items: PositiveInt = 2000
+    diffaugment_policy: tuple[Literal["translation", "cutout", "color"], ...] = ("translation",)
+    diffaugment_max_items: PositiveInt = 10000
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     aux_weight: float = Field(1.0, ge=0.0)  # AC-GAN class loss on real images in D (model.aux_classifier)
     aux_weight_g: float = Field(1.0, ge=0.0)  # AC-GAN class loss on generated images in G
-    mode_seeking_weight: float = Field(0.0, ge=0.0)  # MSGAN diversity term in G (conditional models)
+    mode_seeking_weight: float = Field(0.3, ge=0.0)  # MSGAN diversity term in G (0 turns it off)
 
 
 class OptimConfig(Section):
