@@ -49,9 +49,10 @@ def write_doc() -> None:
 def main() -> int:
     from bench_checkpoint import bench_checkpoint
     from bench_demo import bench_demo
+    from bench_eval import bench_eval
     from bench_train_step import bench_train_step
 
-    benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "demo": bench_demo}
+    benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "eval": bench_eval, "demo": bench_demo}
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the 5-minute demo")
     p.add_argument("--only", nargs="*", choices=sorted(benches), help="run only these")
