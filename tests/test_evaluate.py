@@ -27,7 +27,7 @@ def evaluated(tmp_path_factory):
 def test_every_metric_has_value_ci_floor_and_provenance(evaluated):
     run, result = evaluated
     expected = {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classifier_score",
-                "conditional_accuracy", "cas", "memorisation"}
+                "conditional_accuracy", "cas", "memorisation", "membership_auc"}
     assert set(result["metrics"]) == expected
     for name, m in result["metrics"].items():
         assert np.isfinite(m["value"]) and m["floor"] is not None, name
@@ -116,3 +116,18 @@ def test_wilson_interval():
     lo, hi = wilson(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
     assert wilson(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_membership_attack_detects_a_copying_generator():
+    from genforge.evaluation.privacy import auc, distance_attack
+
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auc(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.5
+    rng = np.random.default_rng(0)
+    train, held_out = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))
+    copier = train + 0.01 * rng.normal(size=train.shape)  # "generates" its training set
+    honest = rng.normal(size=(300, 16))
+    leak, (lo, _) = distance_attack(train, held_out, copier, resamples=50)
+    fair, (flo, fhi) = distance_attack(train, held_out, honest, resamples=50)
+    assert leak > 0.95 and lo > 0.9
+    assert flo < 0.5 < fhi and abs(fair - 0.5) < 0.08

@@ -26,6 +26,7 @@ from genforge.evaluation.metrics.fid import fid
 from genforge.evaluation.metrics.kid import kid
 from genforge.evaluation.metrics.memorisation import memorisation
 from genforge.evaluation.metrics.prdc import prdc, prdc_per_sample
+from genforge.evaluation.privacy import distance_attack
 
 SampleFn = Callable[[torch.Tensor | None, int, int], torch.Tensor]  # (labels, n, seed) -> uint8 images
 MAX_SAMPLES = 100_000
@@ -69,6 +70,10 @@ def _labels(reference, n: int, conditional: bool) -> torch.Tensor | None:
         return None
     reps = math.ceil(n / len(reference.y))
     return reference.y.repeat(reps)[:n].clone()
+
+
+def rng_np(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
 def mean_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -136,6 +141,10 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     flagged = int(mem.flagged.sum())
     metrics["memorisation"] = _block(mem.flagged_fraction, wilson(flagged, n_fake), mem_floor.flagged_fraction,
                                      {**prov, "threshold": 0.5, "floor": f"{settings.split} images flagged against train"})
+    members = T[rng_np(settings.seed).permutation(len(T))[:n_real]]
+    mia, mia_ci = distance_attack(members, R, F, res, settings.seed)
+    metrics["membership_auc"] = _block(mia, mia_ci, 0.5, {**prov, "attack": "distance to nearest generated sample",
+                                                          "floor": "0.5 = attacker cannot tell train from held-out"})
     order = np.argsort(mem.ratios)[:8]
     closest = [{"generated": int(i), "train": int(mem.nearest_train[i]), "ratio": float(mem.ratios[i])} for i in order]
     return {"metrics": metrics, "settings": asdict(settings), "run": run_provenance or {},

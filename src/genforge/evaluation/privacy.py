@@ -1,0 +1,36 @@
+"""Membership inference audit: can an attacker tell training images from held-out real images?
+
+Attack (distance to generated samples, in the spirit of Hilprecht et al. 2019): score each real
+image by minus its distance to the nearest generated sample; a generator that memorised its
+training set puts samples closer to members than to non-members. The audit reports the attack's
+ROC AUC (members = a random train subset, non-members = the held-out reference split, same size),
+with a bootstrap CI: ≈ 0.5 means no leakage this attack can measure. It is a lower bound on
+leakage, not a privacy guarantee: a stronger attack (e.g. one using the discriminator) may do better.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from genforge.evaluation.metrics.neighbours import as_tensor, nearest
+
+
+def auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
+    """ROC AUC = P(score(member) > score(non-member)) + ½P(tie) (Mann–Whitney U / (n₁n₀))."""
+    both = np.concatenate([member_scores, nonmember_scores])
+    ranks = rankdata(both)
+    n1, n0 = len(member_scores), len(nonmember_scores)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def distance_attack(members: np.ndarray, nonmembers: np.ndarray, fake: np.ndarray,
+                    resamples: int = 200, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """(AUC, 95 % CI) of the nearest-generated-sample attack on feature arrays."""
+    f = as_tensor(fake)
+    s_in = -nearest(as_tensor(members), f)[0].numpy()
+    s_out = -nearest(as_tensor(nonmembers), f)[0].numpy()
+    value = auc(s_in, s_out)
+    rng = np.random.default_rng(seed)
+    boots = [auc(s_in[rng.integers(0, len(s_in), len(s_in))], s_out[rng.integers(0, len(s_out), len(s_out))])
+             for _ in range(max(resamples, 2))]
+    return value, (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)))
