@@ -1,6 +1,7 @@
 """The Python API; the CLI only parses arguments and calls these functions."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from genforge.core import checkpoint as ck
 from genforge.core.config import RunConfig, build_config, config_to_json
 from genforge.core.errors import ConfigError, GenforgeError
 from genforge.core.registry import MODELS, TASKS
-from genforge.core.runs import Run, create_run, open_run
+from genforge.core.runs import Run, create_run, ensure_new_run, open_run
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
 from genforge.data.prepare import prepare
@@ -23,18 +24,10 @@ def resolve_config(data: str | None = None, model: str | None = None, steps: int
                    time_budget: str | None = None, overrides: list[str] | None = None,
                    base: dict | None = None) -> RunConfig:
     """Flags become overrides of the config; explicit --set wins over the shortcut flags."""
-    flags = []
-    if data is not None:
-        flags.append(f"data.name={data}")
-    if model is not None:
-        flags.append(f"model.name={model}")
-    if steps is not None:
-        flags.append(f"train.steps={steps}")
-    if time_budget is not None:
-        flags.append(f"train.time_budget={time_budget}")
-    # values given by flags are strings for the JSON parser: quote non-numeric ones
-    quoted = [f"{k}={v}" if v.replace('.', '', 1).isdigit() else f'{k}="{v}"' for k, v in (f.split("=", 1) for f in flags)]
-    cfg = build_config(base, quoted + list(overrides or []))
+    flags = {"data.name": data, "model.name": model, "train.steps": steps, "train.time_budget": time_budget}
+    encoded = [f"{key}={json.dumps(value if isinstance(value, int) else str(value))}"
+               for key, value in flags.items() if value is not None]
+    cfg = build_config(base, encoded + list(overrides or []))
     MODELS.get(cfg.model.name)  # unknown names fail here, before any work
     return cfg
 
@@ -56,8 +49,7 @@ def train(data: str | None = None, model: str | None = None, out: str | Path | N
         extra = [f'train.init_from="{init_from}"'] if init_from else []
         cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
         out = Path(out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}")
-        if (out / "config.json").exists():
-            raise GenforgeError(f"{out} already holds a run; use --resume {out} to continue it, or another --out")
+        ensure_new_run(out)  # fail before the data is loaded
     device = resolve_device(cfg.train.device)
     prepared = prepare(cfg.data, warn=log)  # bad data fails here, before a run directory exists
     spec = MODELS.get(cfg.model.name)
@@ -89,11 +81,12 @@ class LoadedGenerator:
 
         if n < 1:
             raise GenforgeError(f"--n must be at least 1, got {n}")
-        labels = self._labels(n, label)
+        labels = self.labels_for(n, label)
         g = torch.Generator().manual_seed(seed)
         return to_uint8(sample_gan(self.net, n, labels, g).cpu())
 
-    def _labels(self, n: int, label) -> torch.Tensor | None:
+    def labels_for(self, n: int, label) -> torch.Tensor | None:
+        """The class of each of n samples (None when unconditional); checks the range."""
         if not self.conditional:
             if label is not None:
                 raise GenforgeError(f"{self.run.path} is an unconditional {self.config.model.name}; drop --label")
@@ -152,8 +145,6 @@ def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: 
 
 def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print) -> dict:
     """`genforge eval`: metrics.json + report.html in RUN/eval/ for the chosen checkpoint."""
-    import json
-
     from genforge.evaluation.evaluate import EvalSettings, evaluate
     from genforge.evaluation.report import write_report
 

@@ -35,7 +35,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     gen = load(a.run, a.checkpoint, use_ema=not a.no_ema, log=_log)
     images = gen.sample(a.n, a.label, a.seed)
-    labels = gen._labels(a.n, a.label)
+    labels = gen.labels_for(a.n, a.label)
     out = save_samples(images, Path(a.out), gen.provenance(a.seed, a.label), labels)
     print(f"wrote {a.n} samples from {gen.run.path} checkpoint {gen.checkpoint.step} to {out}")
     return 0

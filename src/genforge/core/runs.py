@@ -104,10 +104,15 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
+def ensure_new_run(path: Path) -> None:
+    if (Path(path) / CONFIG).exists():
+        raise GenforgeError(f"{path} already holds a run; use --resume {path} to continue it, or another --out")
+
+
 def create_run(path: Path, cfg: RunConfig, overwrite: bool = False) -> Run:
     path = Path(path)
-    if (path / CONFIG).exists() and not overwrite:
-        raise GenforgeError(f"{path} already holds a run; use --resume {path} to continue it, or another --out")
+    if not overwrite:
+        ensure_new_run(path)
     _check_writable(path)
     ck.atomic_write_text(path / CONFIG, config_to_json(cfg))
     return Run(path)

@@ -20,7 +20,7 @@ from genforge.core.errors import GenforgeError
 from genforge.core.registry import EXTRACTORS
 from genforge.data.prepare import PreparedData
 from genforge.data.transforms import to_unit
-from genforge.evaluation.metrics.bootstrap import bootstrap_ci
+from genforge.evaluation.metrics.bootstrap import bootstrap_ci, one_sample_ci
 from genforge.evaluation.metrics.classifier_score import classifier_score
 from genforge.evaluation.metrics.fid import fid
 from genforge.evaluation.metrics.kid import kid
@@ -72,17 +72,6 @@ def _labels(reference, n: int, conditional: bool) -> torch.Tensor | None:
     return reference.y.repeat(reps)[:n].clone()
 
 
-def rng_np(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
-def mean_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap CI of a mean of per-sample values."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (max(resamples, 2), len(values)))].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 def _warnings(n_real: int, n_fake: int, dim: int) -> dict[str, list[str]]:
     w: dict[str, list[str]] = {"fid": [], "kid_mean": [], "precision": [], "recall": []}
     if min(n_real, n_fake) < 2 * dim:
@@ -114,9 +103,10 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     fake_u8 = sample_fn(labels, settings.n, settings.seed)
     rng = torch.Generator().manual_seed(settings.seed)
     # the floor compares real with real at the generated sample size, so both carry the same small-N bias
-    half = data.train.subset(torch.randperm(len(data.train), generator=rng)[: min(settings.n, len(data.train))])
-    feats = {name: extractor(to_unit(x))[0] for name, x in
-             (("real", reference.x), ("fake", fake_u8), ("train", data.train.x), ("half", half.x))}
+    half_index = torch.randperm(len(data.train), generator=rng)[: min(settings.n, len(data.train))]
+    half = data.train.subset(half_index)
+    feats = {name: extractor(to_unit(x))[0] for name, x in (("real", reference.x), ("fake", fake_u8), ("train", data.train.x))}
+    feats["half"] = feats["train"][half_index.numpy()]  # a subset of train: index its features, do not re-extract
     n_real, n_fake, dim = len(feats["real"]), len(feats["fake"]), feats["real"].shape[1]
     prov = {**extractor.provenance, "n_real": n_real, "n_generated": n_fake, "split": settings.split,
             "seed": settings.seed, "dataset_hash": data.info.content_hash, "floor": f"{len(half)} real train images vs {settings.split}"}
@@ -133,7 +123,7 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
                                  kid_fn(H, R), {**prov, "kid_std": k_std, "subset_size": size}, warn["kid_mean"])
     terms, floor = prdc_per_sample(R, F), prdc(R, H)
     for key, values in terms.items():
-        metrics[key] = _block(values.mean(), mean_ci(values, res, settings.seed), floor[key],
+        metrics[key] = _block(values.mean(), one_sample_ci(np.mean, values, res, settings.seed), floor[key],
                               {**prov, "ci": "bootstrap over the averaged side only (manifold fixed)"}, warn.get(key))
     metrics.update(_class_metrics(domain, fake_u8, labels, reference, half, data, settings, log))
     mem = memorisation(F, T)
@@ -141,7 +131,7 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     flagged = int(mem.flagged.sum())
     metrics["memorisation"] = _block(mem.flagged_fraction, wilson(flagged, n_fake), mem_floor.flagged_fraction,
                                      {**prov, "threshold": 0.5, "floor": f"{settings.split} images flagged against train"})
-    members = T[rng_np(settings.seed).permutation(len(T))[:n_real]]
+    members = T[np.random.default_rng(settings.seed).permutation(len(T))[:n_real]]
     mia, mia_ci = distance_attack(members, R, F, res, settings.seed)
     metrics["membership_auc"] = _block(mia, mia_ci, 0.5, {**prov, "attack": "distance to nearest generated sample",
                                                           "floor": "0.5 = attacker cannot tell train from held-out"})
@@ -160,7 +150,9 @@ def _class_metrics(domain, fake_u8, labels, reference, half, data, settings, log
     out: dict[str, dict] = {}
     _, real_probs = domain(to_unit(reference.x))
     cs_mean, _ = classifier_score(probs, splits=1)  # one split: the label order must not matter
-    out["classifier_score"] = _block(cs_mean, _ci_classifier_score(probs, settings), classifier_score(real_probs, splits=1)[0],
+    score = lambda p: classifier_score(p, splits=1)[0]  # noqa: E731
+    ci = one_sample_ci(score, probs, max(settings.resamples // 5, 2), settings.seed)
+    out["classifier_score"] = _block(cs_mean, ci, score(real_probs),
                                      {**dprov, "floor": f"{settings.split} images"})
     if labels is not None:
         correct = int((probs.argmax(1) == labels.numpy()).sum())
@@ -176,10 +168,3 @@ def _class_metrics(domain, fake_u8, labels, reference, half, data, settings, log
             out["cas"] = _block(acc, wilson(round(acc * n_test), n_test), cas_accuracy(real.x, real.y, data)[0],
                                 {**dprov, "n_test": n_test, "floor": f"same classifier trained on {len(real)} real train images"})
     return out
-
-
-def _ci_classifier_score(probs: np.ndarray, settings: EvalSettings) -> tuple[float, float]:
-    rng = np.random.default_rng(settings.seed)
-    vals = [classifier_score(probs[rng.integers(0, len(probs), len(probs))], splits=1)[0]
-            for _ in range(max(settings.resamples // 5, 2))]
-    return float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))

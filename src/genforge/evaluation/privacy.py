@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from genforge.evaluation.metrics.bootstrap import bootstrap_ci
 from genforge.evaluation.metrics.neighbours import as_tensor, nearest
 
 
@@ -29,8 +30,4 @@ def distance_attack(members: np.ndarray, nonmembers: np.ndarray, fake: np.ndarra
     f = as_tensor(fake)
     s_in = -nearest(as_tensor(members), f)[0].numpy()
     s_out = -nearest(as_tensor(nonmembers), f)[0].numpy()
-    value = auc(s_in, s_out)
-    rng = np.random.default_rng(seed)
-    boots = [auc(s_in[rng.integers(0, len(s_in), len(s_in))], s_out[rng.integers(0, len(s_out), len(s_out))])
-             for _ in range(max(resamples, 2))]
-    return value, (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)))
+    return auc(s_in, s_out), bootstrap_ci(auc, s_in, s_out, max(resamples, 2), seed)

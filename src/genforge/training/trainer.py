@@ -20,6 +20,7 @@ from genforge import __version__
 from genforge.core import checkpoint as ck
 from genforge.core.config import RunConfig, config_to_json, parse_duration
 from genforge.core.errors import ConfigError, TrainingDiverged
+from genforge.core.images import save_png
 from genforge.core.registry import SELECTION_METRICS, TASKS
 from genforge.core.runs import Run
 from genforge.core.runtime import capture_rng, check_threads, peak_memory_mb, restore_rng, seed_everything, set_threads
@@ -230,8 +231,6 @@ class Trainer:
         logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, self.best_value)
         if self.cfg.train.grid_every_eval:
             grid = eval_grid(self.task, self.data.info, self.cfg.train.seed)
-            from genforge.core.images import save_png
-
             save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.task.conditional))
             logger.log_images(self.step, grid)
             logger.log_histograms(self.step, self.task.networks()["generator"], "generator")

@@ -25,3 +25,13 @@ def bootstrap_ci(metric: PairMetric, real: np.ndarray, fake: np.ndarray, resampl
     tail = (1.0 - level) / 2
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def one_sample_ci(stat: Callable[[np.ndarray], float], values: np.ndarray, resamples: int = 200,
+                  seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """(low, high) of a percentile bootstrap CI for a statistic of one sample (rows resampled)."""
+    rng = np.random.default_rng(seed)
+    stats = [stat(values[rng.integers(0, len(values), len(values))]) for _ in range(max(resamples, 2))]
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(stats, [tail, 1.0 - tail])
+    return float(low), float(high)
