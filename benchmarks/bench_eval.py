@@ -25,7 +25,7 @@ def bench_eval(quick: bool = False) -> dict:
 
     evaluate(sample_fn, data, True, EvalSettings(n=50, resamples=2, cas=False), log=lambda m: None)  # warm the judge cache
     t0 = time.perf_counter()
-    result = evaluate(sample_fn, data, True, EvalSettings(n=n), log=lambda m: None)
+    evaluate(sample_fn, data, True, EvalSettings(n=n), log=lambda m: None)
     total = time.perf_counter() - t0
     t1 = time.perf_counter()
     evaluate(sample_fn, data, True, EvalSettings(n=n, cas=False), log=lambda m: None)

@@ -1,7 +1,5 @@
 """End-to-end: the `genforge` command as a user types it, including every bad-input path."""
 import json
-import os
-import stat
 
 import numpy as np
 import pytest

@@ -27,15 +27,19 @@ def evaluated(tmp_path_factory):
 def test_every_metric_has_value_ci_floor_and_provenance(evaluated):
     run, result = evaluated
     expected = {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classifier_score",
-                "conditional_accuracy", "cas", "memorisation", "membership_auc"}
+                "conditional_accuracy", "cas", "memorisation", "membership_auc", "membership_auc_critic"}
     assert set(result["metrics"]) == expected
     for name, m in result["metrics"].items():
         assert np.isfinite(m["value"]) and m["floor"] is not None, name
         lo, hi = m["ci95"]
         assert lo <= hi, name
         p = m["provenance"]
-        assert len(p["sha256"]) == 64 and p["extractor"] == "domain-cnn" and p["seed"] == 0, name
-        assert p["n_generated"] == 200 and p["dataset_hash"], name
+        assert len(p["sha256"]) == 64 and p["seed"] == 0 and p["dataset_hash"], name
+        if name != "membership_auc_critic":
+            assert p["extractor"] == "domain-cnn" and p["n_generated"] == 200, name
+    critic = result["metrics"]["membership_auc_critic"]["provenance"]
+    assert critic["critic"] == "discriminator" and critic["sha256"] != result["metrics"]["fid"]["provenance"]["sha256"]
+    assert 0 <= result["metrics"]["membership_auc_critic"]["value"] <= 1
     assert result["metrics"]["fid"]["provenance"]["split"] == "test"
     assert result["metrics"]["fid"]["warnings"]  # N=200 is far too small for FID: said so
     saved = json.loads((run / "eval" / "metrics.json").read_text())
@@ -74,6 +78,8 @@ def test_eval_bad_inputs(evaluated, tmp_path):
     run, _ = evaluated
     with pytest.raises(GenforgeError, match="--n must be between 2"):
         evaluate_run(run, EvalSettings(n=1), log=quiet)
+    p = run_cli("eval", str(run), "--n-real", "100000")
+    assert p.returncode == 2 and "is more than the" in p.stderr and "images of the test split" in p.stderr
     with pytest.raises(GenforgeError, match="does not exist"):
         evaluate_run(run, EvalSettings(n=10, extractor="inception", inception_weights=str(tmp_path / "none.safetensors")), log=quiet)
     from safetensors.torch import save_file
@@ -131,3 +137,19 @@ def test_membership_attack_detects_a_copying_generator():
     fair, (flo, fhi) = distance_attack(train, held_out, honest, resamples=50)
     assert leak > 0.95 and lo > 0.9
     assert flo < 0.5 < fhi and abs(fair - 0.5) < 0.08
+
+
+def test_critic_attack_detects_a_discriminator_that_memorised():
+    from genforge.evaluation.privacy import score_attack
+
+    d = prepare(DataConfig(name="digits"))
+    seen = d.train.x[:300].float().flatten(1)
+
+    def memorising_critic(x):  # rates an image as real by how close it is to one it was trained on
+        return -torch.cdist(x.float().flatten(1), seen).min(1).values.numpy()
+
+    leak, (lo, _) = score_attack(memorising_critic(d.train.x[:150]), memorising_critic(d.test.x[:150]), 50)
+    assert leak > 0.95 and lo > 0.5
+    rng = np.random.default_rng(0)
+    blind, (lo, hi) = score_attack(rng.normal(size=150), rng.normal(size=150), 50)
+    assert lo < 0.5 < hi

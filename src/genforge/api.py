@@ -17,7 +17,7 @@ from genforge.core.runs import Run, create_run, ensure_new_run, open_run
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
 from genforge.data.prepare import prepare
-from genforge.data.transforms import to_uint8
+from genforge.data.transforms import to_uint8, to_unit
 
 
 def resolve_config(data: str | None = None, model: str | None = None, steps: int | None = None,
@@ -124,22 +124,69 @@ def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device
     return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest)
 
 
-def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None, nrow: int | None = None) -> Path:
-    """PNG grid (with tEXt provenance) or .npz (x uint8 NHWC, y)."""
+def load_critic(gen: LoadedGenerator):
+    """The run's critic network (a GAN's discriminator) from the same checkpoint, as an evaluation Critic."""
+    from genforge.evaluation.evaluate import Critic
+
+    spec = MODELS.get(gen.config.model.name)
+    path = gen.checkpoint.path / f"{spec.critic}.safetensors"
+    if spec.critic is None or not path.is_file():
+        return None
+    net = spec.build(gen.config.model, gen.info)[spec.critic]
+    net.load_state_dict(ck.load_tensors(gen.checkpoint, spec.critic))
+    net.eval()
+    conditional = gen.conditional
+
+    @torch.no_grad()
+    def score(x_uint8: torch.Tensor, y: torch.Tensor | None, batch: int = 500) -> np.ndarray:
+        parts = [net(to_unit(x_uint8[i : i + batch]), y[i : i + batch] if conditional else None)
+                 for i in range(0, len(x_uint8), batch)]
+        return torch.cat(parts).double().numpy()
+
+    return Critic(score, {"critic": spec.critic, "sha256": ck.sha256_file(path), "checkpoint": gen.checkpoint.step})
+
+
+def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
+                 nrow: int | None = None, classes: list[str] | tuple[str, ...] | None = None) -> Path:
+    """PNG grid (with tEXt provenance), .npz (x uint8 NHWC, y), or an image folder (a path without suffix)."""
     from genforge.core.images import make_grid, save_png
 
     out = Path(out)
+    if out.suffix == "":
+        return _save_folder(images, out, text, labels, classes)
     if out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"x": images.permute(0, 2, 3, 1).numpy()}
         if labels is not None:
             arrays["y"] = labels.numpy()
-        np.savez(out, **arrays)
+        tmp = out.with_name(out.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(out)
         return out
     if out.suffix.lower() != ".png":
-        raise GenforgeError(f"--out must end in .png or .npz, got '{out.name}'")
+        raise GenforgeError(f"--out must end in .png or .npz, or be a folder without a suffix; got '{out.name}'")
     nrow = nrow or max(int(np.ceil(np.sqrt(len(images)))), 1)
     save_png(make_grid(images, nrow), out, text, scale=2)
+    return out
+
+
+def _save_folder(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
+                 classes) -> Path:
+    """One PNG per image, in one subfolder per class (loadable again as a dataset); written aside, then renamed in."""
+    import shutil
+
+    from genforge.core.images import save_png
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for i, img in enumerate(images):
+        sub = tmp if labels is None else tmp / (classes[int(labels[i])] if classes else str(int(labels[i])))
+        save_png(img, sub / f"{i:06d}.png", text)
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
     return out
 
 
@@ -160,7 +207,7 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
 
     run_prov = {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
                 "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__}
-    result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log)
+    result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen))
     out = gen.run.path / "eval"
     out.mkdir(exist_ok=True)
     public = {k: v for k, v in result.items() if k != "_arrays"}
@@ -170,4 +217,72 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     return public
 
 
-__all__ = ["train", "load", "resolve_config", "save_samples", "LoadedGenerator", "TASKS", "__version__"]
+def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,
+                seed: int = 0, out: str | Path | None = None, allow_leak: bool = False, checkpoint: str = "best",
+                steps: int | None = None, log=print) -> dict:
+    """`genforge augment`: write synthetic labelled images, measure their lift; RUN/augment/augment.json."""
+    import dataclasses
+    import shutil
+    import time
+
+    from genforge.evaluation.augment import MIN_REAL, labelled, leak_problem, measure_lift
+    from genforge.evaluation.cas import CAS
+    from genforge.evaluation.evaluate import MAX_SAMPLES, labels_like
+
+    t0 = time.perf_counter()
+    gen = load(run, checkpoint, log=log)
+    if not gen.conditional:
+        raise GenforgeError(f"{gen.run.path} is an unconditional {gen.config.model.name}: augmentation needs labelled "
+                            "synthetic images; train a conditional model (--model cgan)")
+    if seeds < 2:
+        raise GenforgeError(f"--seeds must be at least 2 for a confidence interval, got {seeds}")
+    spec = CAS if steps is None else dataclasses.replace(CAS, steps=steps)
+    if spec.steps < 1:
+        raise GenforgeError(f"--steps must be at least 1, got {steps}")
+    gen_fraction = gen.config.data.train_fraction
+    real_fraction = gen_fraction if real_fraction is None else real_fraction
+    if not 0 < real_fraction <= 1:
+        raise GenforgeError(f"--real-fraction must be in (0, 1], got {real_fraction}")
+    leak = leak_problem(gen_fraction, real_fraction)
+    if leak and not allow_leak:
+        raise GenforgeError(f"{leak}. Train a generator on that subset (genforge train ... --set data.train_fraction="
+                            f"{real_fraction}) and augment that run, or pass --allow-leak to measure anyway")
+    if leak:
+        log(f"WARNING: {leak}. The result is marked leaked=true and is not evidence that synthetic data helps.")
+    data = prepare(gen.config.data.model_copy(update={"train_fraction": real_fraction}), warn=log)
+    if data.info.content_hash != gen.info.content_hash:
+        raise GenforgeError(f"the dataset {gen.config.data.name} changed since {gen.run.path} was trained; "
+                            "its test split may hold images the generator saw, so no lift can be measured")
+    real, test = data.train, data.test
+    if len(real) < MIN_REAL or len(test) < MIN_REAL:
+        raise GenforgeError(f"the real subset has {len(real)} images and the test split {len(test)}; "
+                            f"the lift needs at least {MIN_REAL} of each (raise --real-fraction or add data)")
+    n = len(real) if n is None else n
+    if not 1 <= n <= MAX_SAMPLES:
+        raise GenforgeError(f"--n must be between 1 and {MAX_SAMPLES}, got {n}")
+    labels = labels_like(real, n, True)
+    log(f"sampling {n} synthetic images from {gen.run.path} (checkpoint {gen.checkpoint.step}) ...")
+    images = gen.sample(n, labels.tolist(), seed)
+    folder = gen.run.path / "augment"
+    default_out = out is None
+    out = Path(out) if out is not None else folder / "synthetic"
+    if default_out:
+        shutil.rmtree(out, ignore_errors=True)  # our own output of an earlier augment: replaced
+    written = save_samples(images, out, gen.provenance(seed, "real-subset class mix"), labels, classes=list(data.info.classes))
+    log(f"wrote {n} labelled synthetic images to {written}")
+    log(f"training the downstream classifier on 3 arms x {seeds} seeds (real {len(real)}, synthetic {n}, test {len(test)}) ...")
+    result = measure_lift(real, labelled(images, labels, list(data.info.classes), "synthetic"), test, data.info, seeds, spec, log)
+    result.update({
+        "leaked": bool(leak), "leak_reason": leak, "samples": str(written), "seed": seed,
+        "real_fraction": real_fraction, "generator_train_fraction": gen_fraction,
+        "run": {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
+                "model": gen.config.model.name, "data": gen.config.data.name, "dataset_hash": data.info.content_hash,
+                "genforge_version": __version__},
+        "seconds": round(time.perf_counter() - t0, 1),
+    })
+    folder.mkdir(exist_ok=True)
+    ck.atomic_write_text(folder / "augment.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+__all__ = ["train", "load", "resolve_config", "save_samples", "evaluate_run", "augment_run", "LoadedGenerator", "TASKS", "__version__"]

@@ -79,7 +79,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from genforge.api import evaluate_run
     from genforge.evaluation.evaluate import EvalSettings
 
-    settings = EvalSettings(n=a.n, split=a.split, seed=a.seed, resamples=a.resamples,
+    settings = EvalSettings(n=a.n, n_real=a.n_real, split=a.split, seed=a.seed, resamples=a.resamples,
                             extractor="inception" if a.inception_weights else "domain",
                             inception_weights=a.inception_weights, inception_sha256=a.inception_sha256, cas=not a.no_cas)
     result = evaluate_run(a.run, settings, a.checkpoint, log=_log)
@@ -90,6 +90,21 @@ def cmd_eval(a: argparse.Namespace) -> int:
         for w in m["warnings"]:
             print(f"{'':22} warning: {w}")
     print(f"wrote {Path(a.run) / 'eval' / 'metrics.json'} and report.html in {result['seconds']}s")
+    return 0
+
+
+def cmd_augment(a: argparse.Namespace) -> int:
+    from genforge.api import augment_run
+
+    r = augment_run(a.run, n=a.n, real_fraction=a.real_fraction, seeds=a.seeds, seed=a.seed, out=a.out,
+                    allow_leak=a.allow_leak, checkpoint=a.checkpoint, steps=a.steps, log=_log)
+    print(f"downstream classifier, test accuracy on {r['n_test']} real test images, {r['seeds']} seeds:")
+    for arm, m in r["arms"].items():
+        print(f"  {arm:16} n_train {m['n_train']:6d}  {m['accuracy']:.4f}  [{m['ci95'][0]:.4f}, {m['ci95'][1]:.4f}]")
+    lift = r["lift"]
+    print(f"lift (real+synthetic - real): {lift['value']:+.4f}  [{lift['ci95'][0]:+.4f}, {lift['ci95'][1]:+.4f}]  "
+          f"-> {lift['verdict']}" + ("  (LEAKED: not evidence, see warning)" if r["leaked"] else ""))
+    print(f"wrote {r['samples']} and {Path(r['run']['run']) / 'augment' / 'augment.json'} in {r['seconds']}s")
     return 0
 
 
@@ -149,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "floor and provenance. Writes RUN/eval/metrics.json and RUN/eval/report.html.")
     e.add_argument("run", help="run directory")
     e.add_argument("--n", type=int, default=1000, help="generated samples (default 1000)")
+    e.add_argument("--n-real", type=int, help="real reference images, a seeded random subset of the split (default: all of it)")
     e.add_argument("--split", default="test", choices=["val", "test"], help="real reference split (default test)")
     e.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
     e.add_argument("--resamples", type=int, default=50, help="bootstrap resamples per CI (default 50)")
@@ -157,6 +173,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inception-sha256", metavar="HEX", help="expected SHA-256 of --inception-weights")
     e.add_argument("--no-cas", action="store_true", help="skip CAS (it trains a classifier on generated images)")
     e.set_defaults(func=cmd_eval)
+
+    au = sub.add_parser("augment", help="write synthetic labelled data and measure whether it helps a classifier",
+                        epilog=EPILOG,
+                        description="Sample N labelled images from a conditional run and measure their lift: the same "
+                                    "classifier trained on (a) the real subset the generator saw, (b) that subset + the "
+                                    "synthetic images, (c) synthetic only, over several seeds, tested on the real test split. "
+                                    "Refuses a generator that saw more real data than the baseline (a leak). Train the "
+                                    "generator on a subset with --set data.train_fraction=0.1. Writes RUN/augment/.")
+    au.add_argument("run", help="run directory of a conditional model")
+    au.add_argument("--n", type=int, help="synthetic images (default: as many as the real subset)")
+    au.add_argument("--real-fraction", type=float, metavar="F",
+                    help="fraction of the train split used as the real baseline (default: the run's data.train_fraction)")
+    au.add_argument("--seeds", type=int, default=3, help="classifier seeds per arm (default 3, at least 2)")
+    au.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    au.add_argument("--steps", type=int, help="classifier updates per arm and seed, the same for every arm (default 800)")
+    au.add_argument("--out", help="where the synthetic images go: a new folder (one subfolder per class) or .npz "
+                                  "(default RUN/augment/synthetic/)")
+    au.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
+    au.add_argument("--allow-leak", action="store_true",
+                    help="measure even when the generator saw real images the baseline did not (result marked leaked)")
+    au.set_defaults(func=cmd_augment)
 
     c = sub.add_parser("compare", help="which of two evaluated runs is better, beyond the CIs", epilog=EPILOG)
     c.add_argument("run_a")

@@ -76,7 +76,7 @@ def inspect(name: str, image_size: int | None = None, split_seed: int = 0, val_f
 def format_report(r: dict) -> str:
     lines = [f"{r['source']}: {r['items']} images, shape {tuple(r['shape'])} (C, H, W), "
              f"values {r['value_range']['min']}..{r['value_range']['max']} (mean {r['value_range']['mean']})",
-             f"splits: " + ", ".join(f"{k} {v}" for k, v in r["splits"].items()),
+             "splits: " + ", ".join(f"{k} {v}" for k, v in r["splits"].items()),
              "classes:"]
     total = max(r["items"], 1)
     for cls, n in r["classes"].items():

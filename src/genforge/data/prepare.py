@@ -10,7 +10,7 @@ from genforge.core.config import DataConfig
 from genforge.core.errors import DataError
 from genforge.core.registry import DATASETS
 from genforge.data.imageset import DataInfo, ImageSet, hash_parts
-from genforge.data.split import split_indices
+from genforge.data.split import in_train_subset, split_indices
 from genforge.data.transforms import median3, resize
 
 
@@ -66,11 +66,16 @@ def prepare(cfg: DataConfig, warn=print) -> PreparedData:
         raise DataError(f"{cfg.name}: images are {data.x.shape[-1]}x{data.x.shape[-2]}; set --set data.image_size=N to make them square")
     parts = split_indices(data.ids, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
     train, val, test = (data.subset(parts[s]) for s in ("train", "val", "test"))
+    if cfg.train_fraction < 1.0:
+        keep = [k for k, i in enumerate(train.ids) if in_train_subset(i, cfg.split_seed, cfg.train_fraction)]
+        train = train.subset(torch.tensor(keep, dtype=torch.long))
     if len(train) == 0:
-        raise DataError(f"{cfg.name}: the train split is empty ({len(data)} items); add data or lower the val/test fractions")
+        raise DataError(f"{cfg.name}: the train split is empty ({len(data)} items, train_fraction {cfg.train_fraction}); "
+                        "add data or lower the val/test fractions")
     mean, std = _channel_stats(train.x)
     prep = hash_parts(data.content_hash, str(cfg.image_size), cfg.denoise, str(cfg.max_items),
-                      f"{cfg.split_seed}:{cfg.val_fraction}:{cfg.test_fraction}")
+                      f"{cfg.split_seed}:{cfg.val_fraction}:{cfg.test_fraction}",
+                      *([f"train_fraction:{cfg.train_fraction}"] if cfg.train_fraction < 1.0 else []))
     info = DataInfo(
         channels=int(data.x.shape[1]),
         image_size=int(data.x.shape[-1]),

@@ -13,13 +13,22 @@ import torch
 
 
 def split_of(item_id: str, seed: int, val_fraction: float, test_fraction: float) -> str:
-    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    u = _unit_hash(f"{seed}:{item_id}")
     if u < test_fraction:
         return "test"
     if u < test_fraction + val_fraction:
         return "val"
     return "train"
+
+
+def _unit_hash(text: str) -> float:
+    digest = hashlib.sha256(text.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+
+
+def in_train_subset(item_id: str, seed: int, fraction: float) -> bool:
+    """Whether a train item belongs to the ``fraction`` subset; subsets are nested across fractions."""
+    return fraction >= 1.0 or _unit_hash(f"subset:{seed}:{item_id}") < fraction
 
 
 def split_indices(ids: list[str], seed: int, val_fraction: float, test_fraction: float) -> dict[str, torch.Tensor]:

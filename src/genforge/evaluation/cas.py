@@ -12,18 +12,14 @@ from genforge.data.imageset import ImageSet
 from genforge.data.prepare import PreparedData
 from genforge.evaluation.classifier import ClassifierSpec, accuracy, train_classifier
 
-CAS = ClassifierSpec("cas", width=16, epochs=0, seed=3)  # epochs set from N: about CAS_STEPS updates
-CAS_STEPS = 800
+# The downstream classifier of CAS and of `genforge augment`: a fixed number of updates whatever
+# the training-set size, so arms with more data are not also trained longer.
+CAS = ClassifierSpec("cas", width=16, epochs=0, seed=3, steps=800)
 
 
 def cas_accuracy(x_uint8: torch.Tensor, labels: torch.Tensor, data: PreparedData, spec: ClassifierSpec = CAS) -> tuple[float, int]:
     """(accuracy on the real test split, its size) of a classifier trained on (x, labels) only."""
     train = ImageSet(x=x_uint8, y=labels.long(), ids=[f"s{i}" for i in range(len(x_uint8))],
                      classes=list(data.info.classes), source="generated", content_hash="")
-    if spec.epochs == 0:
-        import dataclasses
-        import math
-
-        spec = dataclasses.replace(spec, epochs=max(math.ceil(CAS_STEPS / max(len(train) // spec.batch_size, 1)), 1))
     net = train_classifier(train, data.info, spec)
     return accuracy(net, data.test), len(data.test)

@@ -54,6 +54,7 @@ class ClassifierSpec:
     seed: int
     lr: float = 2e-3
     batch_size: int = 64
+    steps: int | None = None  # optimizer updates; None = `epochs` full epochs
 
 
 JUDGE = ClassifierSpec("judge", width=32, epochs=10, seed=1)
@@ -78,15 +79,19 @@ def _train_classifier(train: ImageSet, info: DataInfo, spec: ClassifierSpec) -> 
     g = torch.Generator().manual_seed(spec.seed)
     net = SmallCNN(info.channels, info.num_classes, spec.width, info.mean, info.std)
     opt = torch.optim.Adam(net.parameters(), lr=spec.lr)
-    steps = spec.epochs * max(len(train) // spec.batch_size, 1)
+    batch = min(spec.batch_size, len(train))
+    per_epoch = max(len(train) // batch, 1)
+    steps = spec.steps or spec.epochs * per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=steps)
     x_all, y_all = to_unit(train.x), train.y
     net.train()
     step = 0
-    for _ in range(spec.epochs):
+    while step < steps:  # whole epochs in a fresh order; the last one is cut at `steps`
         order = torch.randperm(len(train), generator=g)
-        for i in range(0, len(order) - spec.batch_size + 1, spec.batch_size):
-            idx = order[i : i + spec.batch_size]
+        for i in range(0, len(order) - batch + 1, batch):
+            if step == steps:
+                break
+            idx = order[i : i + batch]
             loss = F.cross_entropy(net(_shift(x_all[idx], g)), y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -130,7 +135,8 @@ class TrainedClassifier:
 
 def get_classifier(train: ImageSet, test: ImageSet, info: DataInfo, spec: ClassifierSpec, log=print) -> TrainedClassifier:
     """Load from cache (keyed by data prep hash + spec) or train, evaluate on test, and cache."""
-    key = hash_parts(info.prep_hash, json.dumps(spec.__dict__, sort_keys=True))[:20]
+    fields = {k: v for k, v in spec.__dict__.items() if v is not None}  # unset fields keep older cache keys valid
+    key = hash_parts(info.prep_hash, json.dumps(fields, sort_keys=True))[:20]
     name = f"{spec.role}-{key}"
     weights, meta_path = cache_dir() / f"{name}.safetensors", cache_dir() / f"{name}.json"
     if weights.is_file() and meta_path.is_file():

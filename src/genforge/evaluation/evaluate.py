@@ -26,15 +26,24 @@ from genforge.evaluation.metrics.fid import fid
 from genforge.evaluation.metrics.kid import kid
 from genforge.evaluation.metrics.memorisation import memorisation
 from genforge.evaluation.metrics.prdc import prdc, prdc_per_sample
-from genforge.evaluation.privacy import distance_attack
+from genforge.evaluation.privacy import distance_attack, score_attack
 
 SampleFn = Callable[[torch.Tensor | None, int, int], torch.Tensor]  # (labels, n, seed) -> uint8 images
+
+
+@dataclass(frozen=True)
+class Critic:
+    """The model's own realness score (a GAN's discriminator), for the white-box membership attack."""
+
+    score: Callable[[torch.Tensor, torch.Tensor | None], np.ndarray]  # (uint8 images, labels) -> (N,)
+    provenance: dict
 MAX_SAMPLES = 100_000
 
 
 @dataclass(frozen=True)
 class EvalSettings:
     n: int = 1000  # generated samples
+    n_real: int | None = None  # real reference images (a seeded random subset); None = the whole split
     split: str = "test"  # reference split of real images
     seed: int = 0
     resamples: int = 50  # bootstrap resamples per CI
@@ -59,21 +68,43 @@ def _check(settings: EvalSettings, data: PreparedData) -> None:
         raise GenforgeError(f"--split must be val or test, got '{settings.split}'")
     if not 2 <= settings.n <= MAX_SAMPLES:
         raise GenforgeError(f"--n must be between 2 and {MAX_SAMPLES}, got {settings.n}")
-    if len(getattr(data, settings.split)) < 2:
-        raise GenforgeError(f"the {settings.split} split has {len(getattr(data, settings.split))} images; "
+    available = len(getattr(data, settings.split))
+    if available < 2:
+        raise GenforgeError(f"the {settings.split} split has {available} images; "
                             "metrics need at least 2 (lower data.val_fraction/test_fraction less, or add data)")
+    if settings.n_real is not None and settings.n_real > available:
+        raise GenforgeError(f"--n-real {settings.n_real} is more than the {available} images of the {settings.split} split; "
+                            f"use at most {available}, or omit it to use the whole split")
+    if settings.n_real is not None and settings.n_real < 2:
+        raise GenforgeError(f"--n-real must be at least 2, got {settings.n_real}")
 
 
-def _labels(reference, n: int, conditional: bool) -> torch.Tensor | None:
-    """Generated labels follow the reference split's class mix (cycled to n)."""
+def reference_set(data: PreparedData, settings: EvalSettings):
+    """The real reference images: the whole split, or a seeded random subset of --n-real."""
+    split = getattr(data, settings.split)
+    if settings.n_real is None:
+        return split
+    return split.subset(torch.randperm(len(split), generator=torch.Generator().manual_seed(settings.seed))[: settings.n_real])
+
+
+def labels_like(reference, n: int, conditional: bool) -> torch.Tensor | None:
+    """n labels in the reference set's class proportions (to within one per class), whatever its order.
+
+    Evenly spaced picks from the sorted labels: taking the first n would give only the first classes
+    of a folder whose files come sorted by class.
+    """
     if not conditional or reference.y is None:
         return None
-    reps = math.ceil(n / len(reference.y))
-    return reference.y.repeat(reps)[:n].clone()
+    ordered = torch.sort(reference.y).values
+    picks = ((torch.arange(n, dtype=torch.float64) + 0.5) * len(ordered) / n).long()
+    return ordered[picks].clone()
 
 
-def _warnings(n_real: int, n_fake: int, dim: int) -> dict[str, list[str]]:
+def _warnings(n_real: int, n_fake: int, dim: int, n_floor: int) -> dict[str, list[str]]:
     w: dict[str, list[str]] = {"fid": [], "kid_mean": [], "precision": [], "recall": []}
+    if n_floor < n_fake:
+        w["fid"].append(f"the floor uses all {n_floor} train images, fewer than the {n_fake} generated: "
+                        "it carries more small-N bias than the value")
     if min(n_real, n_fake) < 2 * dim:
         w["fid"].append(f"N = {min(n_real, n_fake)} is below 2x the feature dimension ({dim}): the covariance is "
                         "poorly estimated and FID is strongly biased upwards; compare only at equal N, with the floor")
@@ -90,15 +121,15 @@ def _block(value: float, ci, floor, prov: dict, warnings: list[str] | None = Non
 
 
 def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, settings: EvalSettings = EvalSettings(),
-             run_provenance: dict | None = None, log=print) -> dict:
+             run_provenance: dict | None = None, log=print, critic: Critic | None = None) -> dict:
     """Sample, extract features, compute every metric. Returns a JSON-ready dict (see docs/metrics.md)."""
     _check(settings, data)
     t0 = time.perf_counter()
-    reference = getattr(data, settings.split)
+    reference = reference_set(data, settings)
     extractor = EXTRACTORS.get(settings.extractor)(data, log=log, weights=settings.inception_weights,
                                                    sha256=settings.inception_sha256)
     domain = extractor if extractor.has_classes or data.info.num_classes < 2 else EXTRACTORS.get("domain")(data, log=log)
-    labels = _labels(reference, settings.n, conditional)
+    labels = labels_like(reference, settings.n, conditional)
     log(f"sampling {settings.n} images ...")
     fake_u8 = sample_fn(labels, settings.n, settings.seed)
     rng = torch.Generator().manual_seed(settings.seed)
@@ -110,7 +141,7 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     n_real, n_fake, dim = len(feats["real"]), len(feats["fake"]), feats["real"].shape[1]
     prov = {**extractor.provenance, "n_real": n_real, "n_generated": n_fake, "split": settings.split,
             "seed": settings.seed, "dataset_hash": data.info.content_hash, "floor": f"{len(half)} real train images vs {settings.split}"}
-    warn = _warnings(n_real, n_fake, dim)
+    warn = _warnings(n_real, n_fake, dim, len(half))
     R, F, H, T = feats["real"], feats["fake"], feats["half"], feats["train"]
     res = settings.resamples
     metrics: dict[str, dict] = {}
@@ -131,10 +162,18 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     flagged = int(mem.flagged.sum())
     metrics["memorisation"] = _block(mem.flagged_fraction, wilson(flagged, n_fake), mem_floor.flagged_fraction,
                                      {**prov, "threshold": 0.5, "floor": f"{settings.split} images flagged against train"})
-    members = T[np.random.default_rng(settings.seed).permutation(len(T))[:n_real]]
-    mia, mia_ci = distance_attack(members, R, F, res, settings.seed)
+    member_idx = np.random.default_rng(settings.seed).permutation(len(T))[:n_real]
+    mia, mia_ci = distance_attack(T[member_idx], R, F, res, settings.seed)
+    no_leak = "0.5 = attacker cannot tell train from held-out"
     metrics["membership_auc"] = _block(mia, mia_ci, 0.5, {**prov, "attack": "distance to nearest generated sample",
-                                                          "floor": "0.5 = attacker cannot tell train from held-out"})
+                                                          "floor": no_leak})
+    if critic is not None:
+        members = data.train.subset(torch.from_numpy(member_idx))
+        auc_c, ci_c = score_attack(critic.score(members.x, members.y), critic.score(reference.x, reference.y), res, settings.seed)
+        metrics["membership_auc_critic"] = _block(auc_c, ci_c, 0.5, {
+            **critic.provenance, "attack": "critic score (LOGAN white-box, Hayes et al. 2019)", "n_members": len(members),
+            "n_nonmembers": n_real, "split": settings.split, "seed": settings.seed,
+            "dataset_hash": data.info.content_hash, "floor": no_leak})
     order = np.argsort(mem.ratios)[:8]
     closest = [{"generated": int(i), "train": int(mem.nearest_train[i]), "ratio": float(mem.ratios[i])} for i in order]
     return {"metrics": metrics, "settings": asdict(settings), "run": run_provenance or {},

@@ -5,7 +5,12 @@ image by minus its distance to the nearest generated sample; a generator that me
 training set puts samples closer to members than to non-members. The audit reports the attack's
 ROC AUC (members = a random train subset, non-members = the held-out reference split, same size),
 with a bootstrap CI: ≈ 0.5 means no leakage this attack can measure. It is a lower bound on
-leakage, not a privacy guarantee: a stronger attack (e.g. one using the discriminator) may do better.
+leakage, not a privacy guarantee: a stronger attack may do better.
+
+Attack (critic score, LOGAN's white-box attack, Hayes et al. 2019): score each real image by the
+model's own critic (a GAN's discriminator). A discriminator that overfits its training set rates
+members as more real than held-out images. It needs the model's weights, so it is the stronger
+attacker of the two; ≈ 0.5 again means no leakage it can measure.
 """
 from __future__ import annotations
 
@@ -30,4 +35,10 @@ def distance_attack(members: np.ndarray, nonmembers: np.ndarray, fake: np.ndarra
     f = as_tensor(fake)
     s_in = -nearest(as_tensor(members), f)[0].numpy()
     s_out = -nearest(as_tensor(nonmembers), f)[0].numpy()
-    return auc(s_in, s_out), bootstrap_ci(auc, s_in, s_out, max(resamples, 2), seed)
+    return score_attack(s_in, s_out, resamples, seed)
+
+
+def score_attack(member_scores: np.ndarray, nonmember_scores: np.ndarray, resamples: int = 200,
+                 seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """(AUC, 95 % CI) of an attack that calls the higher-scored image a member."""
+    return auc(member_scores, nonmember_scores), bootstrap_ci(auc, member_scores, nonmember_scores, max(resamples, 2), seed)

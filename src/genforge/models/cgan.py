@@ -23,4 +23,5 @@ def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
     }
 
 
-MODELS.register("cgan")(ModelSpec(build=build_cgan, task="gan", conditional=True, sample_net="generator"))
+MODELS.register("cgan")(ModelSpec(build=build_cgan, task="gan", conditional=True, sample_net="generator",
+                                   critic="discriminator"))

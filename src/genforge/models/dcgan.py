@@ -15,4 +15,5 @@ def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
     }
 
 
-MODELS.register("dcgan")(ModelSpec(build=build_dcgan, task="gan", conditional=False, sample_net="generator"))
+MODELS.register("dcgan")(ModelSpec(build=build_dcgan, task="gan", conditional=False, sample_net="generator",
+                                   critic="discriminator"))

@@ -16,3 +16,6 @@ class ModelSpec:
     task: str  # the training task (TASKS registry) that knows how to train these networks
     conditional: bool  # needs class labels
     sample_net: str  # the network that generates (its EMA copy is used when present)
+    # the network that scores how real an image looks, net(x) or net(x, y); the privacy audit's
+    # membership attack uses it (None: the family has no such network)
+    critic: str | None = None

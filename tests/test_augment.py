@@ -1,0 +1,143 @@
+"""`genforge augment`: the lift computation, its CI, the leak guard and the written samples."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import t as student_t
+
+from conftest import TINY, run_cli
+from genforge.api import augment_run, train
+from genforge.core.config import DataConfig
+from genforge.core.errors import GenforgeError
+from genforge.data.prepare import load_images, prepare
+from genforge.evaluation.augment import labelled, leak_problem, measure_lift, seeds_ci
+from genforge.evaluation.cas import CAS
+from genforge.evaluation.evaluate import labels_like
+
+quiet = lambda m: None  # noqa: E731
+QUICK = dataclasses.replace(CAS, steps=300)
+
+
+def test_train_fraction_subsets_are_nested_and_leave_val_test_alone():
+    parts = {f: prepare(DataConfig(name="digits", train_fraction=f)) for f in (0.1, 0.25, 1.0)}
+    ids = {f: set(p.train.ids) for f, p in parts.items()}
+    assert ids[0.1] < ids[0.25] < ids[1.0]
+    assert 0.05 < len(ids[0.1]) / len(ids[1.0]) < 0.15
+    for f in (0.1, 0.25):
+        assert parts[f].val.ids == parts[1.0].val.ids and parts[f].test.ids == parts[1.0].test.ids
+    assert len({p.info.prep_hash for p in parts.values()}) == 3  # caches of derived models stay apart
+    assert parts[0.1].info.n_train == len(ids[0.1])
+
+
+def test_seeds_ci_matches_the_welch_formula():
+    rng = np.random.default_rng(0)
+    scores = (rng.random((3, 200)) < 0.8).astype(float)
+    a = scores.mean(axis=1).var(ddof=1) / 3
+    b = scores.mean(axis=0).var(ddof=1) / 200
+    df = (a + b) ** 2 / (a**2 / 2 + b**2 / 199)
+    half = student_t.ppf(0.975, df) * np.sqrt(a + b)
+    mean, (lo, hi) = seeds_ci(scores)
+    assert mean == pytest.approx(scores.mean())
+    assert (lo, hi) == pytest.approx((mean - half, mean + half), rel=1e-12)
+    same = np.tile(scores[:1], (3, 1))  # seeds agree: only the test-split error remains
+    _, (lo1, hi1) = seeds_ci(same)
+    assert hi1 - lo1 == pytest.approx(2 * student_t.ppf(0.975, 199) * np.sqrt(same[0].var(ddof=1) / 200))
+
+
+def test_labels_follow_the_class_mix_whatever_the_order():
+    class Ref:
+        y = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)  # sorted by class, as folders load
+
+    assert torch.bincount(labels_like(Ref, 10, True), minlength=3).tolist() == [5, 3, 2]
+    assert torch.bincount(labels_like(Ref, 250, True), minlength=3).tolist() == [125, 75, 50]
+    assert labels_like(Ref, 10, False) is None
+
+
+@pytest.fixture(scope="module")
+def digits_small():
+    full = prepare(DataConfig(name="digits"))
+    small = prepare(DataConfig(name="digits", train_fraction=0.05))
+    extra = [i for i, k in enumerate(full.train.ids) if k not in set(small.train.ids)]
+    return small, full.train.subset(torch.tensor(extra[:600]))
+
+
+def test_lift_is_positive_when_the_synthetic_data_is_extra_real_data(digits_small):
+    small, extra = digits_small
+    result = measure_lift(small.train, extra, small.test, small.info, seeds=3, spec=QUICK, log=quiet)
+    lift = result["lift"]
+    assert lift["value"] > 0.05 and lift["ci95"][0] > 0 and lift["verdict"] == "helps"
+    arms = result["arms"]
+    assert lift["value"] == pytest.approx(arms["real+synthetic"]["accuracy"] - arms["real"]["accuracy"])
+    assert arms["real+synthetic"]["n_train"] == len(small.train) + 600 and arms["synthetic"]["n_train"] == 600
+    for m in arms.values():
+        assert m["ci95"][0] <= m["accuracy"] <= m["ci95"][1] and len(m["per_seed"]) == 3
+
+
+def test_lift_is_not_positive_when_the_synthetic_data_is_noise(digits_small):
+    small, extra = digits_small
+    g = torch.Generator().manual_seed(0)
+    noise = labelled(torch.randint(0, 256, extra.x.shape, generator=g, dtype=torch.uint8),
+                     torch.randint(0, 10, (len(extra),), generator=g), small.train.classes, "noise")
+    result = measure_lift(small.train, noise, small.test, small.info, seeds=2, spec=dataclasses.replace(QUICK, steps=150),
+                          log=quiet)
+    assert result["lift"]["verdict"] != "helps"
+    assert result["arms"]["synthetic"]["accuracy"] < 0.3  # chance is 0.1
+
+
+def test_leak_rule():
+    assert leak_problem(0.1, 0.1) is None and leak_problem(0.1, 0.25) is None
+    assert "leak" in leak_problem(1.0, 0.1)
+
+
+@pytest.fixture(scope="module")
+def half_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("aug") / "run"
+    train(out=run, steps=20, overrides=TINY + ["data.train_fraction=0.5"], log=quiet)
+    return run
+
+
+def test_augment_cli_writes_samples_and_result(half_run, tmp_path):
+    p = run_cli("augment", str(half_run), "--steps", "20", "--seeds", "2", "--n", "30")
+    assert p.returncode == 0, p.stderr
+    assert "lift (real+synthetic - real)" in p.stdout
+    result = json.loads((half_run / "augment" / "augment.json").read_text())
+    assert set(result["arms"]) == {"real", "real+synthetic", "synthetic"} and not result["leaked"]
+    assert result["real_fraction"] == result["generator_train_fraction"] == 0.5
+    back = load_images(str(half_run / "augment" / "synthetic"))  # the folder loads as a labelled dataset
+    assert len(back) == 30 and back.classes == [c for c in back.classes if c.isdigit()]
+    assert result["arms"]["synthetic"]["n_train"] == 30
+    out = augment_run(half_run, n=24, seeds=2, steps=10, out=tmp_path / "s.npz", log=quiet)
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        assert f["x"].shape[0] == 24 and f["y"].shape == (24,)
+    assert out["samples"] == str(tmp_path / "s.npz")
+
+
+def test_augment_refuses_a_leak_and_bad_input(half_run, tmp_path):
+    with pytest.raises(GenforgeError, match="would measure a leak.*--allow-leak"):
+        augment_run(half_run, real_fraction=0.25, log=quiet)
+    warned = []
+    result = augment_run(half_run, real_fraction=0.25, allow_leak=True, seeds=2, steps=5, n=20,
+                         out=tmp_path / "leak.npz", log=warned.append)
+    assert result["leaked"] and any(w.startswith("WARNING") for w in warned)
+    with pytest.raises(GenforgeError, match="--n must be between"):
+        augment_run(half_run, n=0, log=quiet)
+    with pytest.raises(GenforgeError, match="--seeds must be at least 2"):
+        augment_run(half_run, seeds=1, log=quiet)
+    with pytest.raises(GenforgeError, match="needs at least 10"):
+        augment_run(half_run, real_fraction=0.02, allow_leak=True, log=quiet)
+    with pytest.raises(GenforgeError, match="--real-fraction must be in"):
+        augment_run(half_run, real_fraction=1.5, log=quiet)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("mine")
+    with pytest.raises(GenforgeError, match="already exists"):
+        augment_run(half_run, n=5, seeds=2, steps=1, out=tmp_path / "full", log=quiet)
+    assert (tmp_path / "full" / "x.txt").read_text() == "mine"
+
+
+def test_augment_needs_labels(tmp_path):
+    run = tmp_path / "dc"
+    train(model="dcgan", out=run, steps=10, overrides=TINY, log=quiet)
+    p = run_cli("augment", str(run))
+    assert p.returncode == 2 and "unconditional" in p.stderr and "Traceback" not in p.stderr
