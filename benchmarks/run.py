@@ -47,23 +47,25 @@ def write_doc() -> None:
 
 
 def main() -> int:
+    from bench_augment import bench_augment
     from bench_checkpoint import bench_checkpoint
     from bench_demo import bench_demo
     from bench_eval import bench_eval
     from bench_train_step import bench_train_step
 
-    benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "eval": bench_eval, "demo": bench_demo}
+    benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "eval": bench_eval, "demo": bench_demo,
+               "augment": bench_augment}
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the 5-minute demo")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the demo and augment (minutes each)")
     p.add_argument("--only", nargs="*", choices=sorted(benches), help="run only these")
     a = p.parse_args()
-    names = a.only or [n for n in benches if not (a.quick and n == "demo")]
+    names = a.only or [n for n in benches if not (a.quick and n in ("demo", "augment"))]
     RESULTS.mkdir(exist_ok=True)
     for name in names:
         print(f"== {name}", flush=True)
         result = benches[name](quick=a.quick)
         result["machine"] = machine()
-        result["command"] = "make bench-quick" if a.quick else "make bench"
+        result["command"] = f"python benchmarks/run.py{' --quick' if a.quick else ''} --only {name}"
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         print(result["table"], flush=True)
     write_doc()

@@ -87,8 +87,14 @@ def test_lift_is_not_positive_when_the_synthetic_data_is_noise(digits_small):
 
 
 def test_leak_rule():
-    assert leak_problem(0.1, 0.1) is None and leak_problem(0.1, 0.25) is None
-    assert "leak" in leak_problem(1.0, 0.1)
+    d = lambda **kw: DataConfig(name="digits", **kw)  # noqa: E731
+    assert leak_problem([("g", d(train_fraction=0.1))], d(train_fraction=0.1)) is None
+    assert leak_problem([("g", d(train_fraction=0.1))], d(train_fraction=0.25)) is None
+    assert "leak" in leak_problem([("g", d())], d(train_fraction=0.1))
+    # fine-tuned from a run that saw all of train: a leak even though the last run saw 10 %
+    assert "leak" in leak_problem([("g", d(train_fraction=0.1)), ("parent", d())], d(train_fraction=0.1))
+    assert "cannot be read" in leak_problem([("g", d(train_fraction=0.1)), ("gone", None)], d(train_fraction=0.1))
+    assert "split differently" in leak_problem([("g", d(train_fraction=0.1, split_seed=1))], d(train_fraction=0.1))
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +140,18 @@ def test_augment_refuses_a_leak_and_bad_input(half_run, tmp_path):
     with pytest.raises(GenforgeError, match="already exists"):
         augment_run(half_run, n=5, seeds=2, steps=1, out=tmp_path / "full", log=quiet)
     assert (tmp_path / "full" / "x.txt").read_text() == "mine"
+
+
+def test_augment_follows_the_init_from_lineage(half_run, tmp_path):
+    child = tmp_path / "child"
+    train(out=child, steps=10, overrides=TINY + ["data.train_fraction=0.5"], init_from=str(half_run), log=quiet)
+    parent_full = tmp_path / "full"
+    train(out=parent_full, steps=10, overrides=TINY, log=quiet)
+    leaky = tmp_path / "leaky"
+    train(out=leaky, steps=10, overrides=TINY + ["data.train_fraction=0.5"], init_from=str(parent_full), log=quiet)
+    with pytest.raises(GenforgeError, match="full was trained on 100%"):
+        augment_run(leaky, log=quiet)
+    assert not augment_run(child, n=10, seeds=2, steps=2, out=tmp_path / "c.npz", log=quiet)["leaked"]
 
 
 def test_augment_needs_labels(tmp_path):

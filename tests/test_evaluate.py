@@ -34,11 +34,11 @@ def test_every_metric_has_value_ci_floor_and_provenance(evaluated):
         lo, hi = m["ci95"]
         assert lo <= hi, name
         p = m["provenance"]
-        assert len(p["sha256"]) == 64 and p["seed"] == 0 and p["dataset_hash"], name
+        assert p["seed"] == 0 and p["dataset_hash"], name
         if name != "membership_auc_critic":
-            assert p["extractor"] == "domain-cnn" and p["n_generated"] == 200, name
+            assert len(p["sha256"]) == 64 and p["extractor"] == "domain-cnn" and p["n_generated"] == 200, name
     critic = result["metrics"]["membership_auc_critic"]["provenance"]
-    assert critic["critic"] == "discriminator" and critic["sha256"] != result["metrics"]["fid"]["provenance"]["sha256"]
+    assert critic["critic"] == "discriminator" and len(critic["critic_sha256"]) == 64
     assert 0 <= result["metrics"]["membership_auc_critic"]["value"] <= 1
     assert result["metrics"]["fid"]["provenance"]["split"] == "test"
     assert result["metrics"]["fid"]["warnings"]  # N=200 is far too small for FID: said so
@@ -150,6 +150,7 @@ def test_critic_attack_detects_a_discriminator_that_memorised():
 
     leak, (lo, _) = score_attack(memorising_critic(d.train.x[:150]), memorising_critic(d.test.x[:150]), 50)
     assert leak > 0.95 and lo > 0.5
-    rng = np.random.default_rng(0)
-    blind, (lo, hi) = score_attack(rng.normal(size=150), rng.normal(size=150), 50)
-    assert lo < 0.5 < hi
+    rng = np.random.default_rng(0)  # a critic that knows nothing: its CI covers 0.5 about 95 % of the time
+    covers = [lo < 0.5 < hi for _, (lo, hi) in (score_attack(rng.normal(size=150), rng.normal(size=150), 100, seed=s)
+                                                 for s in range(40))]
+    assert np.mean(covers) >= 0.85

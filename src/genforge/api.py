@@ -143,7 +143,9 @@ def load_critic(gen: LoadedGenerator):
                  for i in range(0, len(x_uint8), batch)]
         return torch.cat(parts).double().numpy()
 
-    return Critic(score, {"critic": spec.critic, "sha256": ck.sha256_file(path), "checkpoint": gen.checkpoint.step})
+    # its weights are the model's own, not a shared measuring instrument: not "sha256", which compare
+    # uses to decide whether two runs were measured alike
+    return Critic(score, {"critic": spec.critic, "critic_sha256": ck.sha256_file(path), "checkpoint": gen.checkpoint.step})
 
 
 def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
@@ -217,6 +219,21 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     return public
 
 
+def lineage(run: Path, cfg: RunConfig) -> list[tuple[str, object]]:
+    """(run, data config) for a run and each run it was fine-tuned from; None where one cannot be read."""
+    chain: list[tuple[str, object]] = [(str(run), cfg.data)]
+    source = cfg.train.init_from
+    while source and len(chain) < 100 and source not in [name for name, _ in chain]:
+        try:
+            parent = open_run(source).config()
+        except GenforgeError:
+            chain.append((source, None))
+            break
+        chain.append((source, parent.data))
+        source = parent.train.init_from
+    return chain
+
+
 def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,
                 seed: int = 0, out: str | Path | None = None, allow_leak: bool = False, checkpoint: str = "best",
                 steps: int | None = None, log=print) -> dict:
@@ -243,13 +260,15 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     real_fraction = gen_fraction if real_fraction is None else real_fraction
     if not 0 < real_fraction <= 1:
         raise GenforgeError(f"--real-fraction must be in (0, 1], got {real_fraction}")
-    leak = leak_problem(gen_fraction, real_fraction)
+    baseline = gen.config.data.model_copy(update={"train_fraction": real_fraction})
+    chain = lineage(gen.run.path, gen.config)
+    leak = leak_problem(chain, baseline)
     if leak and not allow_leak:
         raise GenforgeError(f"{leak}. Train a generator on that subset (genforge train ... --set data.train_fraction="
                             f"{real_fraction}) and augment that run, or pass --allow-leak to measure anyway")
     if leak:
         log(f"WARNING: {leak}. The result is marked leaked=true and is not evidence that synthetic data helps.")
-    data = prepare(gen.config.data.model_copy(update={"train_fraction": real_fraction}), warn=log)
+    data = prepare(baseline, warn=log)
     if data.info.content_hash != gen.info.content_hash:
         raise GenforgeError(f"the dataset {gen.config.data.name} changed since {gen.run.path} was trained; "
                             "its test split may hold images the generator saw, so no lift can be measured")
@@ -275,6 +294,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     result.update({
         "leaked": bool(leak), "leak_reason": leak, "samples": str(written), "seed": seed,
         "real_fraction": real_fraction, "generator_train_fraction": gen_fraction,
+        "generator_lineage": [name for name, _ in chain],
         "run": {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
                 "model": gen.config.model.name, "data": gen.config.data.name, "dataset_hash": data.info.content_hash,
                 "genforge_version": __version__},

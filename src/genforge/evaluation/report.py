@@ -17,7 +17,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{color:#a60;font-size:90%}
 img.px{image-rendering:pixelated}figure{display:inline-block;margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
 
-LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation", "membership_auc"}
+LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation", "membership_auc", "membership_auc_critic"}
 
 
 def _png(grid_chw: torch.Tensor, scale: int = 3) -> str:
