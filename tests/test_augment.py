@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, run_cli
 from scipy.stats import t as student_t
 
-from conftest import TINY, run_cli
 from genforge.api import augment_run, train
+from genforge.augment.leak import leak_problem
+from genforge.augment.lift import labelled, measure_lift, seeds_ci
 from genforge.core.config import DataConfig
 from genforge.core.errors import GenforgeError
 from genforge.data.prepare import load_images, prepare
-from genforge.evaluation.augment import labelled, leak_problem, measure_lift, seeds_ci
 from genforge.evaluation.cas import CAS
 from genforge.evaluation.evaluate import labels_like
 

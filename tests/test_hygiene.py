@@ -24,3 +24,27 @@ def test_import_has_no_side_effects():
 def test_files_stay_small():
     big = [f"{p.relative_to(PKG)}: {n}" for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400]
     assert big == []
+
+
+# DESIGN.md §2: imports point down only. A package may import its own layer and the layers below.
+LAYERS = [{"core"}, {"data", "models", "sampling"}, {"training", "evaluation", "augment"},
+          {"api", "cli", "demo", "__main__", "__init__", "serving"}]
+
+
+def _layer(name: str) -> int:
+    return next(i for i, group in enumerate(LAYERS) if name in group)
+
+
+def test_imports_point_down_only():
+    import ast
+
+    upward = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG)
+        own = _layer(rel.parts[0].removesuffix(".py"))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("genforge."):
+                target = node.module.split(".")[1]
+                if _layer(target) > own:
+                    upward.append(f"{rel}:{node.lineno} imports {node.module}")
+    assert upward == []

@@ -219,21 +219,6 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     return public
 
 
-def lineage(run: Path, cfg: RunConfig) -> list[tuple[str, object]]:
-    """(run, data config) for a run and each run it was fine-tuned from; None where one cannot be read."""
-    chain: list[tuple[str, object]] = [(str(run), cfg.data)]
-    source = cfg.train.init_from
-    while source and len(chain) < 100 and source not in [name for name, _ in chain]:
-        try:
-            parent = open_run(source).config()
-        except GenforgeError:
-            chain.append((source, None))
-            break
-        chain.append((source, parent.data))
-        source = parent.train.init_from
-    return chain
-
-
 def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,
                 seed: int = 0, out: str | Path | None = None, allow_leak: bool = False, checkpoint: str = "best",
                 steps: int | None = None, log=print) -> dict:
@@ -242,7 +227,8 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     import shutil
     import time
 
-    from genforge.evaluation.augment import MIN_REAL, labelled, leak_problem, measure_lift
+    from genforge.augment.leak import leak_problem, lineage
+    from genforge.augment.lift import MIN_REAL, labelled, measure_lift
     from genforge.evaluation.cas import CAS
     from genforge.evaluation.evaluate import MAX_SAMPLES, labels_like
 

@@ -10,8 +10,7 @@ trained, once per seed, on three training sets and tested on the real test split
 The lift is accuracy(real+synthetic) − accuracy(real), paired by seed and by test image. Its CI
 adds the spread between seeds to the sampling error of the test split (see :func:`seeds_ci`).
 
-A generator that saw more real images than the baseline carries those images into the synthetic
-set, and the lift then measures a leak, not augmentation: :func:`leak_problem` says when.
+Whether a generator may be measured this way at all is :mod:`genforge.augment.leak`'s question.
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ import numpy as np
 import torch
 from scipy.stats import t as student_t
 
-from genforge.core.config import DataConfig
 from genforge.data.imageset import DataInfo, ImageSet
 from genforge.data.transforms import to_unit
 from genforge.evaluation.cas import CAS
@@ -30,31 +28,6 @@ from genforge.evaluation.classifier import ClassifierSpec, predict, train_classi
 
 ARMS = ("real", "real+synthetic", "synthetic")
 MIN_REAL = 10  # below this a baseline classifier means nothing
-
-
-def leak_problem(lineage: list[tuple[str, DataConfig | None]], baseline: DataConfig) -> str | None:
-    """Why the lift would be a leak, or None.
-
-    ``lineage``: (run, its data config) for the generator's run and every run it was fine-tuned
-    from (``train.init_from``), None where that run cannot be read. Each must have split the same
-    data the same way and trained on no larger a fraction of train than the baseline: subsets are
-    nested, so a smaller fraction lies inside a larger one.
-    """
-    def split_key(d: DataConfig) -> DataConfig:
-        return d.model_copy(update={"train_fraction": 1.0})
-
-    for run, data in lineage:
-        if data is None:
-            return (f"the generator descends (--init-from) from {run}, which cannot be read, so the real images it "
-                    "saw are unknown")
-        if split_key(data) != split_key(baseline):
-            return (f"{run} was trained on {data.name} prepared or split differently from the baseline, so its train "
-                    "images may include the baseline's test images")
-        if data.train_fraction > baseline.train_fraction:
-            return (f"{run} was trained on {data.train_fraction:.0%} of the train split but the real baseline uses "
-                    f"{baseline.train_fraction:.0%}: the synthetic images can carry the other real images, so the lift "
-                    "would measure a leak, not augmentation")
-    return None
 
 
 def seeds_ci(scores: np.ndarray, level: float = 0.95) -> tuple[float, tuple[float, float]]:
