@@ -160,3 +160,14 @@ def test_augment_needs_labels(tmp_path):
     train(model="dcgan", out=run, steps=10, overrides=TINY, log=quiet)
     p = run_cli("augment", str(run))
     assert p.returncode == 2 and "unconditional" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_subset_run_is_measured_with_the_whole_train_judge():
+    from genforge.core.registry import EXTRACTORS
+
+    sub = prepare(DataConfig(name="digits", train_fraction=0.1))
+    full = prepare(DataConfig(name="digits"))
+    assert sub.whole.info.prep_hash == full.info.prep_hash and full.whole is full
+    a = EXTRACTORS.get("domain")(sub, log=quiet).provenance
+    b = EXTRACTORS.get("domain")(full, log=quiet).provenance
+    assert a["sha256"] == b["sha256"] and a["classifier_test_accuracy"] > 0.9

@@ -154,3 +154,9 @@ def test_critic_attack_detects_a_discriminator_that_memorised():
     covers = [lo < 0.5 < hi for _, (lo, hi) in (score_attack(rng.normal(size=150), rng.normal(size=150), 100, seed=s)
                                                  for s in range(40))]
     assert np.mean(covers) >= 0.85
+
+
+def test_a_small_dataset_still_gets_a_trained_judge():
+    sub = prepare(DataConfig(name="digits", train_fraction=0.1))  # ~140 images: 10 epochs would be 20 updates
+    judge = get_classifier(sub.train, sub.test, sub.info, JUDGE, quiet)
+    assert len(sub.train) < 200 and judge.test_accuracy > 0.8

@@ -43,6 +43,14 @@ class PreparedData:
     val: ImageSet
     test: ImageSet
     info: DataInfo
+    # The same data with the whole train split, when `train` is a data.train_fraction subset. For
+    # measuring instruments that take no part in training (the eval judge): runs trained on different
+    # fractions are then measured with one instrument. None when `train` is the whole split.
+    full: PreparedData | None = None
+
+    @property
+    def whole(self) -> PreparedData:
+        return self.full or self
 
 
 def _channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -66,9 +74,16 @@ def prepare(cfg: DataConfig, warn=print) -> PreparedData:
         raise DataError(f"{cfg.name}: images are {data.x.shape[-1]}x{data.x.shape[-2]}; set --set data.image_size=N to make them square")
     parts = split_indices(data.ids, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
     train, val, test = (data.subset(parts[s]) for s in ("train", "val", "test"))
-    if cfg.train_fraction < 1.0:
-        keep = [k for k, i in enumerate(train.ids) if in_train_subset(i, cfg.split_seed, cfg.train_fraction)]
-        train = train.subset(torch.tensor(keep, dtype=torch.long))
+    whole = _assemble(data, cfg.model_copy(update={"train_fraction": 1.0}), train, val, test)
+    if cfg.train_fraction >= 1.0:
+        return whole
+    keep = [k for k, i in enumerate(train.ids) if in_train_subset(i, cfg.split_seed, cfg.train_fraction)]
+    return _assemble(data, cfg, train.subset(torch.tensor(keep, dtype=torch.long)), val, test, full=whole)
+
+
+def _assemble(data: ImageSet, cfg: DataConfig, train: ImageSet, val: ImageSet, test: ImageSet,
+              full: PreparedData | None = None) -> PreparedData:
+    """Statistics from train only, and the hash that keys every cache derived from this preparation."""
     if len(train) == 0:
         raise DataError(f"{cfg.name}: the train split is empty ({len(data)} items, train_fraction {cfg.train_fraction}); "
                         "add data or lower the val/test fractions")
@@ -89,4 +104,4 @@ def prepare(cfg: DataConfig, warn=print) -> PreparedData:
         n_val=len(val),
         n_test=len(test),
     )
-    return PreparedData(train, val, test, info)
+    return PreparedData(train, val, test, info, full)

@@ -1,7 +1,7 @@
 """Feature extractors for evaluation, as registered plug-ins.
 
-``domain`` (default): the judge CNN trained on the dataset's own train split (cached by the data's
-prep hash); features are its penultimate layer, probabilities its softmax. Its test accuracy is
+``domain`` (default): the judge CNN trained on the dataset's own train split (the whole split, also
+for runs trained on a ``data.train_fraction`` of it; cached by the data's prep hash); features are its penultimate layer, probabilities its softmax. Its test accuracy is
 part of every metric's provenance. For unlabelled data it is the same CNN with fixed random
 weights (weaker features; said in the provenance).
 ``inception``: InceptionV3 pool3 from local weights (``--inception-weights``), for comparability
@@ -52,6 +52,7 @@ def _state_sha256(net: torch.nn.Module) -> str:
 
 @EXTRACTORS.register("domain")
 def domain_extractor(data: PreparedData, log=print, **_: Any) -> Extractor:
+    data = data.whole  # the judge learns from the whole train split, even for a run trained on a fraction of it
     info = data.info
     if info.num_classes >= 2:
         c = get_classifier(data.train, data.test, info, JUDGE, log)
