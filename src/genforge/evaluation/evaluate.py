@@ -172,7 +172,7 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
         auc_c, ci_c = score_attack(critic.score(members.x, members.y), critic.score(reference.x, reference.y), res, settings.seed)
         metrics["membership_auc_critic"] = _block(auc_c, ci_c, 0.5, {
             **critic.provenance, "attack": "critic score (LOGAN white-box, Hayes et al. 2019)", "n_members": len(members),
-            "n_nonmembers": n_real, "split": settings.split, "seed": settings.seed,
+            "n_real": n_real, "split": settings.split, "seed": settings.seed,
             "dataset_hash": data.info.content_hash, "floor": no_leak})
     order = np.argsort(mem.ratios)[:8]
     closest = [{"generated": int(i), "train": int(mem.nearest_train[i]), "ratio": float(mem.ratios[i])} for i in order]

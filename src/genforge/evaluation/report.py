@@ -52,7 +52,7 @@ def _img(b64: str, alt: str, cls: str = "") -> str:
 
 def metrics_table(metrics: dict) -> str:
     rows = ["<tr><th>metric</th><th>value</th><th>95% CI</th><th>real-vs-real floor</th><th>N real / gen</th>"
-            "<th>extractor</th></tr>"]
+            "<th>features / scored by</th></tr>"]
     for name, m in metrics.items():
         p = m["provenance"]
         ci = "–" if m["ci95"] is None else f"{m['ci95'][0]:.4g} – {m['ci95'][1]:.4g}"
@@ -61,7 +61,7 @@ def metrics_table(metrics: dict) -> str:
         warn = "".join(f'<div class="warn">⚠ {html.escape(w)}</div>' for w in m["warnings"])
         rows.append(f"<tr><td>{name}<br><small>{better}</small>{warn}</td><td>{m['value']:.4g}</td><td>{ci}</td>"
                     f"<td>{floor}</td><td>{p.get('n_real', '–')} / {p.get('n_generated', '–')}</td>"
-                    f"<td>{html.escape(str(p.get('extractor')))}</td></tr>")
+                    f"<td>{html.escape(str(p.get('extractor') or p.get('critic', '–')))}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 
