@@ -125,7 +125,7 @@ def test_wilson_interval():
 
 
 def test_membership_attack_detects_a_copying_generator():
-    from genforge.evaluation.privacy import auc, distance_attack
+    from genforge.evaluation.metrics.privacy import auc, distance_attack
 
     assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
     assert auc(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.5
@@ -140,7 +140,7 @@ def test_membership_attack_detects_a_copying_generator():
 
 
 def test_critic_attack_detects_a_discriminator_that_memorised():
-    from genforge.evaluation.privacy import score_attack
+    from genforge.evaluation.metrics.privacy import score_attack
 
     d = prepare(DataConfig(name="digits"))
     seen = d.train.x[:300].float().flatten(1)

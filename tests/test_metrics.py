@@ -163,11 +163,13 @@ def test_classifier_score_ranges_from_one_to_num_classes():
 # ---- registry: every metric is reachable by name with the common interface
 
 def test_registered_metrics_take_metric_inputs_and_return_floats():
-    assert {"fid", "kid", "prdc", "classifier_score", "memorisation"} <= set(METRICS.names())
+    names = ("fid", "kid", "prdc", "classifier_score", "memorisation", "conditional_accuracy", "membership_auc")
+    assert set(names) <= set(METRICS.names())
     rng = np.random.default_rng(0)
     inputs = MetricInputs(real_features=gaussian(60, d=4, seed=1), fake_features=gaussian(50, d=4, seed=2),
-                          train_features=gaussian(80, d=4, seed=3), fake_probs=rng.dirichlet(np.ones(5), 50))
-    for name in ("fid", "kid", "prdc", "classifier_score", "memorisation"):
+                          train_features=gaussian(80, d=4, seed=3), fake_probs=rng.dirichlet(np.ones(5), 50),
+                          fake_labels=np.arange(50) % 5)
+    for name in names:
         out = METRICS.get(name)(inputs)
         assert out and all(isinstance(v, float) and np.isfinite(v) for v in out.values()), name
 
@@ -178,3 +180,15 @@ def test_metric_missing_its_input_names_the_field():
         METRICS.get("memorisation")(inputs)
     with pytest.raises(ConfigError, match="fake_probs"):
         METRICS.get("classifier_score")(inputs)
+    with pytest.raises(ConfigError, match="fake_probs"):
+        METRICS.get("conditional_accuracy")(inputs)
+
+
+def test_conditional_accuracy_counts_agreement():
+    from genforge.evaluation.metrics.conditional import conditional_accuracy
+
+    probs = np.eye(3)[[0, 1, 2, 2]]
+    assert conditional_accuracy(probs, np.array([0, 1, 2, 0])) == (3, 4)
+    out = METRICS.get("conditional_accuracy")(MetricInputs(gaussian(4, d=2), gaussian(4, d=2), fake_probs=probs,
+                                                           fake_labels=np.array([0, 1, 1, 1])))
+    assert out == {"conditional_accuracy": 0.5}

@@ -25,7 +25,8 @@ _BUILTINS: dict[str, tuple[str, ...]] = {
     "extractor": ("genforge.evaluation.extractors",),
     "metric": ("genforge.evaluation.metrics.fid", "genforge.evaluation.metrics.kid",
                "genforge.evaluation.metrics.prdc", "genforge.evaluation.metrics.classifier_score",
-               "genforge.evaluation.metrics.memorisation"),
+               "genforge.evaluation.metrics.memorisation", "genforge.evaluation.metrics.conditional",
+               "genforge.evaluation.metrics.privacy"),
 }
 
 

@@ -22,11 +22,12 @@ from genforge.data.prepare import PreparedData
 from genforge.data.transforms import to_unit
 from genforge.evaluation.metrics.bootstrap import bootstrap_ci, one_sample_ci
 from genforge.evaluation.metrics.classifier_score import classifier_score
+from genforge.evaluation.metrics.conditional import conditional_accuracy
 from genforge.evaluation.metrics.fid import fid
 from genforge.evaluation.metrics.kid import kid
 from genforge.evaluation.metrics.memorisation import memorisation
 from genforge.evaluation.metrics.prdc import prdc, prdc_per_sample
-from genforge.evaluation.privacy import distance_attack, score_attack
+from genforge.evaluation.metrics.privacy import distance_attack, score_attack
 
 SampleFn = Callable[[torch.Tensor | None, int, int], torch.Tensor]  # (labels, n, seed) -> uint8 images
 
@@ -194,8 +195,8 @@ def _class_metrics(domain, fake_u8, labels, reference, half, data, settings, log
     out["classifier_score"] = _block(cs_mean, ci, score(real_probs),
                                      {**dprov, "floor": f"{settings.split} images"})
     if labels is not None:
-        correct = int((probs.argmax(1) == labels.numpy()).sum())
-        real_correct = float((real_probs.argmax(1) == reference.y.numpy()).mean())
+        correct, _ = conditional_accuracy(probs, labels.numpy())
+        real_correct = conditional_accuracy(real_probs, reference.y.numpy())[0] / len(reference)
         out["conditional_accuracy"] = _block(correct / len(labels), wilson(correct, len(labels)), real_correct,
                                              {**dprov, "floor": f"classifier accuracy on real {settings.split} images"})
         if settings.cas:

@@ -20,6 +20,7 @@ class MetricInputs:
     fake_features: np.ndarray                  # (N_fake, d) generated samples
     train_features: np.ndarray | None = None   # (N_train, d) train split, for memorisation
     fake_probs: np.ndarray | None = None       # (N_fake, K) classifier p(y|x) of generated samples
+    fake_labels: np.ndarray | None = None      # (N_fake,) the class each generated sample was asked for
     seed: int = 0                              # for metrics that subsample (KID)
 
     def require(self, field: str, metric: str) -> np.ndarray:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from genforge.core.registry import METRICS
 from genforge.evaluation.metrics.bootstrap import bootstrap_ci
+from genforge.evaluation.metrics.inputs import MetricInputs
 from genforge.evaluation.metrics.neighbours import as_tensor, nearest
 
 
@@ -32,13 +34,24 @@ def auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
 def distance_attack(members: np.ndarray, nonmembers: np.ndarray, fake: np.ndarray,
                     resamples: int = 200, seed: int = 0) -> tuple[float, tuple[float, float]]:
     """(AUC, 95 % CI) of the nearest-generated-sample attack on feature arrays."""
+    return score_attack(*distance_scores(members, nonmembers, fake), resamples, seed)
+
+
+def distance_scores(members: np.ndarray, nonmembers: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Attack scores: minus each image's distance to its nearest generated sample."""
     f = as_tensor(fake)
-    s_in = -nearest(as_tensor(members), f)[0].numpy()
-    s_out = -nearest(as_tensor(nonmembers), f)[0].numpy()
-    return score_attack(s_in, s_out, resamples, seed)
+    return -nearest(as_tensor(members), f)[0].numpy(), -nearest(as_tensor(nonmembers), f)[0].numpy()
 
 
 def score_attack(member_scores: np.ndarray, nonmember_scores: np.ndarray, resamples: int = 200,
                  seed: int = 0) -> tuple[float, tuple[float, float]]:
     """(AUC, 95 % CI) of an attack that calls the higher-scored image a member."""
     return auc(member_scores, nonmember_scores), bootstrap_ci(auc, member_scores, nonmember_scores, max(resamples, 2), seed)
+
+
+@METRICS.register("membership_auc")
+def membership_auc_metric(inputs: MetricInputs) -> dict[str, float]:
+    """Distance attack with members = a seeded random train subset the size of the reference set."""
+    train = inputs.require("train_features", "membership_auc")
+    members = train[np.random.default_rng(inputs.seed).permutation(len(train))[: len(inputs.real_features)]]
+    return {"membership_auc": auc(*distance_scores(members, inputs.real_features, inputs.fake_features))}
