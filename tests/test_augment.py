@@ -171,3 +171,15 @@ def test_a_subset_run_is_measured_with_the_whole_train_judge():
     a = EXTRACTORS.get("domain")(sub, log=quiet).provenance
     b = EXTRACTORS.get("domain")(full, log=quiet).provenance
     assert a["sha256"] == b["sha256"] and a["classifier_test_accuracy"] > 0.9
+
+
+def test_augment_refuses_a_changed_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.integers(0, 256, (150, 8, 8), dtype=np.uint8), y=np.arange(150) % 2)
+    run = tmp_path / "r"
+    over = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
+    train(out=run, steps=10, overrides=over, log=quiet)
+    np.savez(data, x=rng.integers(0, 256, (160, 8, 8), dtype=np.uint8), y=np.arange(160) % 2)
+    with pytest.raises(GenforgeError, match="changed since .* was trained"):
+        augment_run(run, log=quiet)

@@ -203,12 +203,17 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     if (data.info.channels, data.info.image_size) != (gen.info.channels, gen.info.image_size):
         raise GenforgeError(f"{gen.run.path} generates {gen.info.channels}x{gen.info.image_size}px images but its data now "
                             f"loads as {data.info.channels}x{data.info.image_size}px; the dataset changed")
+    changed = data.info.content_hash != gen.info.content_hash
+    if changed:
+        log(f"warning: {gen.config.data.name} changed since {gen.run.path} was trained (content hash differs); "
+            "the metrics compare against the data as it is now")
 
     def sample_fn(labels, n, seed):
         return gen.sample(n, None if labels is None else labels.tolist(), seed)
 
     run_prov = {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
-                "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__}
+                "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__,
+                "dataset_changed_since_training": changed}
     result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen))
     out = gen.run.path / "eval"
     out.mkdir(exist_ok=True)
