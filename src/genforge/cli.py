@@ -153,18 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--label", type=int, help="class index for every sample (default: cycle through the classes)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    s.add_argument("--out", default="samples.png", help="output .png grid or .npz (default samples.png)")
+    s.add_argument("--out", default="samples.png",
+                   help="output .png grid, .npz, or a new folder (no suffix) of PNGs, one subfolder per class (default samples.png)")
     s.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA weights")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="metrics with CIs and floors, report.html", epilog=EPILOG,
                        description="Evaluate a run: FID, KID, precision/recall/density/coverage, classifier score, "
-                                   "conditional accuracy, CAS and memorisation, each with a bootstrap CI, the real-vs-real "
-                                   "floor and provenance. Writes RUN/eval/metrics.json and RUN/eval/report.html.")
+                                   "conditional accuracy, CAS, memorisation and two membership-inference attacks (privacy), "
+                                   "each with a bootstrap CI, the real-vs-real floor and provenance. Writes RUN/eval/metrics.json and RUN/eval/report.html.")
     e.add_argument("run", help="run directory")
     e.add_argument("--n", type=int, default=1000, help="generated samples (default 1000)")
-    e.add_argument("--n-real", type=int, help="real reference images, a seeded random subset of the split (default: all of it)")
+    e.add_argument("--n-real", type=int, metavar="N", help="real reference images, a seeded random subset of the split (default: all of it)")
     e.add_argument("--split", default="test", choices=["val", "test"], help="real reference split (default test)")
     e.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
     e.add_argument("--resamples", type=int, default=50, help="bootstrap resamples per CI (default 50)")
