@@ -9,7 +9,7 @@ from conftest import TINY, run_cli
 from scipy.stats import t as student_t
 
 from genforge.api import augment_run, train
-from genforge.augment.leak import leak_problem
+from genforge.augment.leak import Ancestor, leak_problem
 from genforge.augment.lift import labelled, measure_lift, seeds_ci
 from genforge.core.config import DataConfig
 from genforge.core.errors import GenforgeError
@@ -89,13 +89,15 @@ def test_lift_is_not_positive_when_the_synthetic_data_is_noise(digits_small):
 
 def test_leak_rule():
     d = lambda **kw: DataConfig(name="digits", **kw)  # noqa: E731
-    assert leak_problem([("g", d(train_fraction=0.1))], d(train_fraction=0.1)) is None
-    assert leak_problem([("g", d(train_fraction=0.1))], d(train_fraction=0.25)) is None
-    assert "leak" in leak_problem([("g", d())], d(train_fraction=0.1))
+    a = lambda run, data, hashes=("h",): Ancestor(run, data, None if hashes is None else frozenset(hashes))  # noqa: E731
+    assert leak_problem([a("g", d(train_fraction=0.1))], d(train_fraction=0.1), "h") is None
+    assert leak_problem([a("g", d(train_fraction=0.1))], d(train_fraction=0.25), "h") is None
+    assert "leak" in leak_problem([a("g", d())], d(train_fraction=0.1), "h")
     # fine-tuned from a run that saw all of train: a leak even though the last run saw 10 %
-    assert "leak" in leak_problem([("g", d(train_fraction=0.1)), ("parent", d())], d(train_fraction=0.1))
-    assert "cannot be read" in leak_problem([("g", d(train_fraction=0.1)), ("gone", None)], d(train_fraction=0.1))
-    assert "split differently" in leak_problem([("g", d(train_fraction=0.1, split_seed=1))], d(train_fraction=0.1))
+    assert "leak" in leak_problem([a("g", d(train_fraction=0.1)), a("parent", d())], d(train_fraction=0.1), "h")
+    assert "cannot be read" in leak_problem([a("g", d(train_fraction=0.1)), a("gone", None, None)], d(train_fraction=0.1), "h")
+    assert "split differently" in leak_problem([a("g", d(train_fraction=0.1, split_seed=1))], d(train_fraction=0.1), "h")
+    assert "different version" in leak_problem([a("g", d(train_fraction=0.1), ("h", "old"))], d(train_fraction=0.1), "h")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,9 @@ def test_augment_cli_writes_samples_and_result(half_run, tmp_path):
     assert set(result["arms"]) == {"real", "real+synthetic", "synthetic"} and not result["leaked"]
     assert result["real_fraction"] == result["generator_train_fraction"] == 0.5
     back = load_images(str(half_run / "augment" / "synthetic"))  # the folder loads as a labelled dataset
-    assert len(back) == 30 and back.classes == [c for c in back.classes if c.isdigit()]
+    real = prepare(DataConfig(**json.loads((half_run / "config.json").read_text())["data"])).train
+    assert len(back) == 30 and torch.equal(torch.bincount(back.y, minlength=10),
+                                           torch.bincount(labels_like(real, 30, True), minlength=10))
     assert result["arms"]["synthetic"]["n_train"] == 30
     out = augment_run(half_run, n=24, seeds=2, steps=10, out=tmp_path / "s.npz", log=quiet)
     with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
@@ -136,6 +140,8 @@ def test_augment_refuses_a_leak_and_bad_input(half_run, tmp_path):
         augment_run(half_run, real_fraction=0.02, allow_leak=True, log=quiet)
     with pytest.raises(GenforgeError, match="--real-fraction must be in"):
         augment_run(half_run, real_fraction=1.5, log=quiet)
+    with pytest.raises(GenforgeError, match="a folder .no suffix. or .npz"):
+        augment_run(half_run, out=tmp_path / "grid.png", log=quiet)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("mine")
     with pytest.raises(GenforgeError, match="already exists"):
@@ -183,3 +189,19 @@ def test_augment_refuses_a_changed_dataset(tmp_path):
     np.savez(data, x=rng.integers(0, 256, (160, 8, 8), dtype=np.uint8), y=np.arange(160) % 2)
     with pytest.raises(GenforgeError, match="changed since .* was trained"):
         augment_run(run, log=quiet)
+    # a child trained on the new files, fine-tuned from the run that saw the old ones: a leak
+    child = tmp_path / "child"
+    train(out=child, steps=10, overrides=over, init_from=str(run), log=quiet)
+    with pytest.raises(GenforgeError, match="different version"):
+        augment_run(child, log=quiet)
+    assert json.loads((child / "config.json").read_text())["train"]["init_from"] == str(run.resolve())
+
+
+def test_resume_cannot_rewrite_what_the_run_trained_on(half_run, tmp_path):
+    child = tmp_path / "child"
+    train(out=child, steps=10, overrides=TINY + ["data.train_fraction=0.5"], init_from=str(half_run), log=quiet)
+    with pytest.raises(GenforgeError, match="data.. and train.init_from cannot change"):
+        train(resume=child, steps=30, overrides=["data.train_fraction=0.25"], log=quiet)
+    with pytest.raises(GenforgeError, match="cannot change"):
+        train(resume=child, steps=30, overrides=["train.init_from=null"], log=quiet)
+    assert json.loads((child / "config.json").read_text())["train"]["steps"] == 10  # nothing was rewritten

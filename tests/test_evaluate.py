@@ -176,3 +176,18 @@ def test_eval_when_the_dataset_changed(tmp_path):
     np.savez(data, x=rng.integers(0, 256, (130, 16, 16), dtype=np.uint8), y=np.arange(130) % 2)  # other size
     p = run_cli("eval", str(run), "--n", "20")
     assert p.returncode == 2 and "generates 1x8px images but its data now loads as 1x16px" in p.stderr
+
+
+def test_compare_ranks_attack_aucs_by_distance_from_half_and_checks_n():
+    from genforge.evaluation.compare import compare
+
+    def result(auc, n_real):
+        prov = {"sha256": "x", "n_generated": 100, "n_real": n_real, "split": "test"}
+        return {"metrics": {"membership_auc": {"value": auc, "ci95": [auc - 0.02, auc + 0.02], "provenance": prov},
+                            "fid": {"value": 2.0, "ci95": [1.9, 2.1], "provenance": prov}}}
+
+    rows = {r["metric"]: r for r in compare(result(0.5, 500), result(0.3, 500))}
+    assert rows["membership_auc"]["better"] == "A" and rows["membership_auc"]["significant"]
+    assert rows["membership_auc"]["comparable"]
+    rows = {r["metric"]: r for r in compare(result(0.5, 500), result(0.5, 200))}
+    assert not rows["fid"]["comparable"]  # another --n-real: not the same measurement

@@ -44,9 +44,14 @@ def train(data: str | None = None, model: str | None = None, out: str | Path | N
                                         ("--init-from", init_from)) if v is not None]
         if ignored:
             log(f"warning: {', '.join(ignored)} ignored with --resume (the run keeps its own config; use --steps to extend it)")
-        cfg = resolve_config(steps=steps, overrides=overrides, base=run.config().model_dump(mode="json"))
+        old = run.config()
+        cfg = resolve_config(steps=steps, overrides=overrides, base=old.model_dump(mode="json"))
+        if cfg.data != old.data or cfg.train.init_from != old.train.init_from:
+            raise ConfigError(f"--resume continues {run.path} on the data it was trained on; data.* and train.init_from "
+                              "cannot change (train a new run, or fine-tune one with --init-from)")
     else:
-        extra = [f'train.init_from="{init_from}"'] if init_from else []
+        # absolute, so that the lineage still resolves from another working directory
+        extra = [f"train.init_from={json.dumps(str(Path(init_from).resolve()))}"] if init_from else []
         cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
         out = Path(out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}")
         ensure_new_run(out)  # fail before the data is loaded
@@ -124,16 +129,23 @@ def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device
     return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest)
 
 
-def load_critic(gen: LoadedGenerator):
+def load_critic(gen: LoadedGenerator, log=print):
     """The run's critic network (a GAN's discriminator) from the same checkpoint, as an evaluation Critic."""
     from genforge.evaluation.evaluate import Critic
 
     spec = MODELS.get(gen.config.model.name)
+    if spec.critic is None:
+        return None
     path = gen.checkpoint.path / f"{spec.critic}.safetensors"
-    if spec.critic is None or not path.is_file():
+    if not path.is_file():
+        log(f"warning: checkpoint {gen.checkpoint.step} has no {spec.critic}; the critic membership attack is skipped")
         return None
     net = spec.build(gen.config.model, gen.info)[spec.critic]
-    net.load_state_dict(ck.load_tensors(gen.checkpoint, spec.critic))
+    try:
+        net.load_state_dict(ck.load_tensors(gen.checkpoint, spec.critic))
+    except (RuntimeError, OSError, ValueError) as err:
+        raise GenforgeError(f"{path} does not fit the {gen.config.model.name} {spec.critic} of this run "
+                            f"({str(err).splitlines()[0]})") from None
     net.eval()
     conditional = gen.conditional
 
@@ -214,7 +226,7 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     run_prov = {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
                 "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__,
                 "dataset_changed_since_training": changed}
-    result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen))
+    result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen, log))
     out = gen.run.path / "eval"
     out.mkdir(exist_ok=True)
     public = {k: v for k, v in result.items() if k != "_arrays"}
@@ -252,17 +264,17 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     if not 0 < real_fraction <= 1:
         raise GenforgeError(f"--real-fraction must be in (0, 1], got {real_fraction}")
     baseline = gen.config.data.model_copy(update={"train_fraction": real_fraction})
-    chain = lineage(gen.run.path, gen.config)
-    leak = leak_problem(chain, baseline)
+    data = prepare(baseline, warn=log)
+    if data.info.content_hash != gen.info.content_hash:
+        raise GenforgeError(f"the dataset {gen.config.data.name} changed since {gen.run.path} was trained; "
+                            "its test split may hold images the generator saw, so no lift can be measured")
+    chain = lineage(gen.run.path)
+    leak = leak_problem(chain, baseline, data.info.content_hash)
     if leak and not allow_leak:
         raise GenforgeError(f"{leak}. Train a generator on that subset (genforge train ... --set data.train_fraction="
                             f"{real_fraction}) and augment that run, or pass --allow-leak to measure anyway")
     if leak:
         log(f"WARNING: {leak}. The result is marked leaked=true and is not evidence that synthetic data helps.")
-    data = prepare(baseline, warn=log)
-    if data.info.content_hash != gen.info.content_hash:
-        raise GenforgeError(f"the dataset {gen.config.data.name} changed since {gen.run.path} was trained; "
-                            "its test split may hold images the generator saw, so no lift can be measured")
     real, test = data.train, data.test
     if len(real) < MIN_REAL or len(test) < MIN_REAL:
         raise GenforgeError(f"the real subset has {len(real)} images and the test split {len(test)}; "
@@ -270,14 +282,19 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     n = len(real) if n is None else n
     if not 1 <= n <= MAX_SAMPLES:
         raise GenforgeError(f"--n must be between 1 and {MAX_SAMPLES}, got {n}")
-    labels = labels_like(real, n, True)
-    log(f"sampling {n} synthetic images from {gen.run.path} (checkpoint {gen.checkpoint.step}) ...")
-    images = gen.sample(n, labels.tolist(), seed)
     folder = gen.run.path / "augment"
     default_out = out is None
     out = Path(out) if out is not None else folder / "synthetic"
+    if out.suffix.lower() not in ("", ".npz"):
+        raise GenforgeError(f"--out must be a folder (no suffix) or .npz, got '{out.name}'")
+    if not default_out and out.suffix == "" and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
+    (folder / "augment.json").unlink(missing_ok=True)  # an earlier result must not outlive the samples it described
     if default_out:
         shutil.rmtree(out, ignore_errors=True)  # our own output of an earlier augment: replaced
+    labels = labels_like(real, n, True)
+    log(f"sampling {n} synthetic images from {gen.run.path} (checkpoint {gen.checkpoint.step}) ...")
+    images = gen.sample(n, labels.tolist(), seed)
     written = save_samples(images, out, gen.provenance(seed, "real-subset class mix"), labels, classes=list(data.info.classes))
     log(f"wrote {n} labelled synthetic images to {written}")
     log(f"training the downstream classifier on 3 arms x {seeds} seeds (real {len(real)}, synthetic {n}, test {len(test)}) ...")
@@ -285,7 +302,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     result.update({
         "leaked": bool(leak), "leak_reason": leak, "samples": str(written), "seed": seed,
         "real_fraction": real_fraction, "generator_train_fraction": gen_fraction,
-        "generator_lineage": [name for name, _ in chain],
+        "generator_lineage": [a.run for a in chain],
         "run": {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
                 "model": gen.config.model.name, "data": gen.config.data.name, "dataset_hash": data.info.content_hash,
                 "genforge_version": __version__},

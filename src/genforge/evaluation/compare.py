@@ -4,7 +4,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from genforge.evaluation.report import CSS, LOWER_IS_BETTER
+from genforge.evaluation.report import CSS, LOWER_IS_BETTER, NEAR_HALF_IS_BETTER
+
+# provenance fields that must agree for two values of a metric to be comparable at all
+COMPARABLE_ON = ("sha256", "n_generated", "n_real", "split", "n_members", "critic")
 
 
 def compare(a: dict, b: dict) -> list[dict]:
@@ -15,13 +18,13 @@ def compare(a: dict, b: dict) -> list[dict]:
             continue
         ma, mb = a["metrics"][name], b["metrics"][name]
         va, vb = ma["value"], mb["value"]
-        lower = name in LOWER_IS_BETTER
-        better = "same" if va == vb else ("A" if (va < vb) == lower else "B")
+        lower = name in LOWER_IS_BETTER or name in NEAR_HALF_IS_BETTER
+        key = (lambda v: abs(v - 0.5)) if name in NEAR_HALF_IS_BETTER else (lambda v: v)
+        better = "same" if key(va) == key(vb) else ("A" if (key(va) < key(vb)) == lower else "B")
         separated = None
         if ma["ci95"] and mb["ci95"]:
             separated = ma["ci95"][1] < mb["ci95"][0] or mb["ci95"][1] < ma["ci95"][0]
-        comparable = ma["provenance"].get("sha256") == mb["provenance"].get("sha256") and \
-            ma["provenance"].get("n_generated") == mb["provenance"].get("n_generated")
+        comparable = all(ma["provenance"].get(k) == mb["provenance"].get(k) for k in COMPARABLE_ON)
         rows.append({"metric": name, "a": va, "b": vb, "better": better, "significant": separated,
                      "comparable": comparable, "lower_is_better": lower})
     return rows

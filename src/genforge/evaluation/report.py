@@ -17,7 +17,14 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{color:#a60;font-size:90%}
 img.px{image-rendering:pixelated}figure{display:inline-block;margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
 
-LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation", "membership_auc", "membership_auc_critic"}
+LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation"}
+NEAR_HALF_IS_BETTER = {"membership_auc", "membership_auc_critic"}  # attack AUCs: 0.5 = no leakage; 0.3 leaks too
+
+
+def direction(name: str) -> str:
+    if name in NEAR_HALF_IS_BETTER:
+        return "closer to 0.5 is better"
+    return "lower is better" if name in LOWER_IS_BETTER else "higher is better"
 
 
 def _png(grid_chw: torch.Tensor, scale: int = 3) -> str:
@@ -57,7 +64,7 @@ def metrics_table(metrics: dict) -> str:
         p = m["provenance"]
         ci = "–" if m["ci95"] is None else f"{m['ci95'][0]:.4g} – {m['ci95'][1]:.4g}"
         floor = "–" if m["floor"] is None else f"{m['floor']:.4g}"
-        better = "lower is better" if name in LOWER_IS_BETTER else "higher is better"
+        better = direction(name)
         warn = "".join(f'<div class="warn">⚠ {html.escape(w)}</div>' for w in m["warnings"])
         rows.append(f"<tr><td>{name}<br><small>{better}</small>{warn}</td><td>{m['value']:.4g}</td><td>{ci}</td>"
                     f"<td>{floor}</td><td>{p.get('n_real', '–')} / {p.get('n_generated', '–')}</td>"
