@@ -42,3 +42,21 @@ def write_image_folder(root: Path, classes=("a", "b"), per_class=6, size=16, mod
             shape = (size, size) if mode == "L" else (size, size, 3)
             Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode).save(root / c / f"img_{i:03d}.png")
     return root
+
+
+def write_npz(path: Path, n: int, size: int = 8, seed: int = 0) -> Path:
+    """n random size x size grayscale images with two alternating labels."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.integers(0, 256, (n, size, size), dtype=np.uint8), y=np.arange(n) % 2)
+    return path
+
+
+def train_on_npz(tmp_path: Path, n: int, **train_kw) -> tuple[Path, Path]:
+    """A TINY run trained on a fresh .npz under tmp_path; returns (run, data file) so a test can change the data."""
+    from genforge.api import train
+
+    data = write_npz(tmp_path / "d.npz", n)
+    run = tmp_path / "r"
+    overrides = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
+    train(out=run, steps=10, overrides=overrides, log=lambda m: None, **train_kw)
+    return run, data

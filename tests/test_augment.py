@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, train_on_npz, write_npz
 from scipy.stats import t as student_t
 
 from genforge.api import augment_run, train
@@ -180,17 +180,13 @@ def test_a_subset_run_is_measured_with_the_whole_train_judge():
 
 
 def test_augment_refuses_a_changed_dataset(tmp_path):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "d.npz"
-    np.savez(data, x=rng.integers(0, 256, (150, 8, 8), dtype=np.uint8), y=np.arange(150) % 2)
-    run = tmp_path / "r"
-    over = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
-    train(out=run, steps=10, overrides=over, log=quiet)
-    np.savez(data, x=rng.integers(0, 256, (160, 8, 8), dtype=np.uint8), y=np.arange(160) % 2)
+    run, data = train_on_npz(tmp_path, 150)
+    write_npz(data, 160, seed=1)
     with pytest.raises(GenforgeError, match="changed since .* was trained"):
         augment_run(run, log=quiet)
     # a child trained on the new files, fine-tuned from the run that saw the old ones: a leak
     child = tmp_path / "child"
+    over = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
     train(out=child, steps=10, overrides=over, init_from=str(run), log=quiet)
     with pytest.raises(GenforgeError, match="different version"):
         augment_run(child, log=quiet)

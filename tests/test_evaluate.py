@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, train_on_npz, write_npz
 from genforge.api import evaluate_run, train
 from genforge.core.config import DataConfig
 from genforge.core.errors import GenforgeError
@@ -163,17 +163,12 @@ def test_a_small_dataset_still_gets_a_trained_judge():
 
 
 def test_eval_when_the_dataset_changed(tmp_path):
-    rng = np.random.default_rng(0)
-    data = tmp_path / "d.npz"
-    np.savez(data, x=rng.integers(0, 256, (120, 8, 8), dtype=np.uint8), y=np.arange(120) % 2)
-    run = tmp_path / "r"
-    over = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
-    train(out=run, steps=10, overrides=over, log=quiet)
-    np.savez(data, x=rng.integers(0, 256, (130, 8, 8), dtype=np.uint8), y=np.arange(130) % 2)  # files changed
+    run, data = train_on_npz(tmp_path, 120)
+    write_npz(data, 130, seed=1)  # files changed
     said = []
     result = evaluate_run(run, EvalSettings(n=20, resamples=2, cas=False), log=said.append)
     assert result["run"]["dataset_changed_since_training"] and any("changed since" in m for m in said)
-    np.savez(data, x=rng.integers(0, 256, (130, 16, 16), dtype=np.uint8), y=np.arange(130) % 2)  # other size
+    write_npz(data, 130, size=16, seed=2)  # other size
     p = run_cli("eval", str(run), "--n", "20")
     assert p.returncode == 2 and "generates 1x8px images but its data now loads as 1x16px" in p.stderr
 

@@ -107,6 +107,11 @@ class LoadedGenerator:
             raise GenforgeError(f"label {int(bad[0])} is outside the class range 0..{k - 1} of this run ({', '.join(self.info.classes[:10])})")
         return labels
 
+    def describe(self) -> dict:
+        """Which run, checkpoint and weights a result came from (the `run` block of eval and augment JSON)."""
+        return {"run": str(self.run.path), "checkpoint": self.checkpoint.step, "weights_sha256": self.weights_sha256,
+                "model": self.config.model.name, "data": self.config.data.name, "genforge_version": __version__}
+
     def provenance(self, seed: int, label) -> dict[str, str]:
         return {"genforge:run": str(self.run.path), "genforge:checkpoint": str(self.checkpoint.step),
                 "genforge:weights-sha256": self.weights_sha256, "genforge:seed": str(seed),
@@ -184,6 +189,12 @@ def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: 
     return out
 
 
+def check_new_folder(out: Path) -> None:
+    """An image-folder --out must be new or empty: genforge never mixes its files into a user's folder."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
+
+
 def _save_folder(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
                  classes) -> Path:
     """One PNG per image, in one subfolder per class (loadable again as a dataset); written aside, then renamed in."""
@@ -191,8 +202,7 @@ def _save_folder(images: torch.Tensor, out: Path, text: dict[str, str], labels: 
 
     from genforge.core.images import save_png
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
+    check_new_folder(out)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     for i, img in enumerate(images):
@@ -223,9 +233,7 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     def sample_fn(labels, n, seed):
         return gen.sample(n, None if labels is None else labels.tolist(), seed)
 
-    run_prov = {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
-                "model": gen.config.model.name, "data": gen.config.data.name, "genforge_version": __version__,
-                "dataset_changed_since_training": changed}
+    run_prov = {**gen.describe(), "dataset_changed_since_training": changed}
     result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen, log))
     out = gen.run.path / "eval"
     out.mkdir(exist_ok=True)
@@ -287,8 +295,8 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     out = Path(out) if out is not None else folder / "synthetic"
     if out.suffix.lower() not in ("", ".npz"):
         raise GenforgeError(f"--out must be a folder (no suffix) or .npz, got '{out.name}'")
-    if not default_out and out.suffix == "" and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
+    if not default_out and out.suffix == "":
+        check_new_folder(out)  # before sampling, not after
     (folder / "augment.json").unlink(missing_ok=True)  # an earlier result must not outlive the samples it described
     if default_out:
         shutil.rmtree(out, ignore_errors=True)  # our own output of an earlier augment: replaced
@@ -303,9 +311,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
         "leaked": bool(leak), "leak_reason": leak, "samples": str(written), "seed": seed,
         "real_fraction": real_fraction, "generator_train_fraction": gen_fraction,
         "generator_lineage": [a.run for a in chain],
-        "run": {"run": str(gen.run.path), "checkpoint": gen.checkpoint.step, "weights_sha256": gen.weights_sha256,
-                "model": gen.config.model.name, "data": gen.config.data.name, "dataset_hash": data.info.content_hash,
-                "genforge_version": __version__},
+        "run": {**gen.describe(), "dataset_hash": data.info.content_hash},
         "seconds": round(time.perf_counter() - t0, 1),
     })
     folder.mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ Whether a generator may be measured this way at all is :mod:`genforge.augment.le
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -97,6 +98,4 @@ def measure_lift(real: ImageSet, synthetic: ImageSet, test: ImageSet, info: Data
 
 
 def _seeded(spec: ClassifierSpec, s: int) -> ClassifierSpec:
-    import dataclasses
-
     return dataclasses.replace(spec, seed=spec.seed + 1000 * s)

@@ -137,7 +137,8 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     # the floor compares real with real at the generated sample size, so both carry the same small-N bias
     half_index = torch.randperm(len(data.train), generator=rng)[: min(settings.n, len(data.train))]
     half = data.train.subset(half_index)
-    feats = {name: extractor(to_unit(x))[0] for name, x in (("real", reference.x), ("fake", fake_u8), ("train", data.train.x))}
+    outputs = {name: extractor(to_unit(x)) for name, x in (("real", reference.x), ("fake", fake_u8), ("train", data.train.x))}
+    feats = {name: features for name, (features, _) in outputs.items()}
     feats["half"] = feats["train"][half_index.numpy()]  # a subset of train: index its features, do not re-extract
     n_real, n_fake, dim = len(feats["real"]), len(feats["fake"]), feats["real"].shape[1]
     prov = {**extractor.provenance, "n_real": n_real, "n_generated": n_fake, "split": settings.split,
@@ -157,7 +158,11 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
     for key, values in terms.items():
         metrics[key] = _block(values.mean(), one_sample_ci(np.mean, values, res, settings.seed), floor[key],
                               {**prov, "ci": "bootstrap over the averaged side only (manifold fixed)"}, warn.get(key))
-    metrics.update(_class_metrics(domain, fake_u8, labels, reference, half, data, settings, log))
+    if domain is extractor:  # the domain CNN gave class probabilities with the features: no second pass
+        fake_probs, real_probs = outputs["fake"][1], outputs["real"][1]
+    else:
+        fake_probs, real_probs = (domain(to_unit(x))[1] for x in (fake_u8, reference.x))
+    metrics.update(_class_metrics(domain, fake_probs, real_probs, fake_u8, labels, reference, half, data, settings, log))
     mem = memorisation(F, T)
     mem_floor = memorisation(R, T)
     flagged = int(mem.flagged.sum())
@@ -182,13 +187,11 @@ def evaluate(sample_fn: SampleFn, data: PreparedData, conditional: bool, setting
             "_arrays": {"fake": fake_u8, "labels": labels, "real_features": R, "fake_features": F}}
 
 
-def _class_metrics(domain, fake_u8, labels, reference, half, data, settings, log) -> dict[str, dict]:
+def _class_metrics(domain, probs, real_probs, fake_u8, labels, reference, half, data, settings, log) -> dict[str, dict]:
     if not domain.has_classes:
         return {}
-    _, probs = domain(to_unit(fake_u8))
     dprov = {**domain.provenance, "n_generated": len(fake_u8), "seed": settings.seed, "dataset_hash": data.info.content_hash}
     out: dict[str, dict] = {}
-    _, real_probs = domain(to_unit(reference.x))
     cs_mean, _ = classifier_score(probs, splits=1)  # one split: the label order must not matter
     score = lambda p: classifier_score(p, splits=1)[0]  # noqa: E731
     ci = one_sample_ci(score, probs, max(settings.resamples // 5, 2), settings.seed)
