@@ -67,19 +67,16 @@ def test_sigkill_during_saves_never_loses_a_checkpoint(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-        if not (run / "config.json").exists():
+        if not (run / "config.json").exists():  # killed before the run was created: start it again
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
             continue
+        # a created run is always resumable: from its newest intact checkpoint, or from step 0 when none was
+        # ever committed (no <step>/ directory at all); the run is never deleted and restarted
+        committed = ck.complete_checkpoints(run / "checkpoints")
         latest = ck.newest_intact(run / "checkpoints", warn=lambda m: None)
-        if latest is not None:
-            ck.verify(latest)
-            proc = subprocess.Popen([sys.executable, "-m", "genforge", "train", "--resume", str(run)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        else:
-            import shutil
-
-            shutil.rmtree(run)
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        assert latest is not None or not committed, "a committed checkpoint was lost"
+        proc = subprocess.Popen([sys.executable, "-m", "genforge", "train", "--resume", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     proc.wait(timeout=600)
     assert kills >= 5
     final = subprocess.run([sys.executable, "-m", "genforge", "train", "--resume", str(run)], capture_output=True, text=True, env=env)

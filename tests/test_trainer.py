@@ -64,6 +64,8 @@ def test_resume_falls_back_past_a_damaged_checkpoint(tmp_path):
     assert any("generator.safetensors" in m and "falling back" in m for m in messages)
     assert any("from step 10" in m for m in messages)
     assert ck.newest_intact(run / "checkpoints").step == 25
+    assert (run / "checkpoints" / "20.corrupt" / "generator.safetensors").is_file()  # kept for inspection
+    ck.verify(ck.Checkpoint(20, run / "checkpoints" / "20"))  # step 20 trained again and saved anew beside it
 
 
 def test_best_checkpoint_and_pruning(tmp_path):
@@ -101,7 +103,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path):
             train(out=tmp_path / "r", steps=30, overrides=TINY + ['train.task="nan-test"'], log=quiet)
     finally:
         TASKS.unregister("nan-test")
-    assert [c.step for c in open_run(tmp_path / "r").checkpoints()] == [10]
+    assert [c.step for c in open_run(tmp_path / "r").checkpoints()] == [0, 10]  # the step-0 one and the last good one
     ck.verify(open_run(tmp_path / "r").checkpoints()[0])
 
 

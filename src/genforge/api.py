@@ -10,10 +10,10 @@ import torch
 
 from genforge import __version__
 from genforge.core import checkpoint as ck
-from genforge.core.config import RunConfig, build_config, config_to_json
-from genforge.core.errors import ConfigError, GenforgeError
+from genforge.core.config import MAX_SAMPLES, MAX_SEED, RunConfig, build_config, resume_changes
+from genforge.core.errors import CheckpointError, ConfigError, GenforgeError
 from genforge.core.registry import MODELS, TASKS
-from genforge.core.runs import Run, create_run, ensure_new_run, open_run
+from genforge.core.runs import Run, create_run, ensure_new_run, open_run, writer_lock
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
 from genforge.data.prepare import prepare
@@ -35,37 +35,50 @@ def resolve_config(data: str | None = None, model: str | None = None, steps: int
 def train(data: str | None = None, model: str | None = None, out: str | Path | None = None,
           steps: int | None = None, time_budget: str | None = None, overrides: list[str] | None = None,
           resume: str | Path | None = None, init_from: str | None = None, log=print):
-    """Train a new run (or continue one with ``resume``); returns a TrainResult."""
+    """Train a new run (or continue one with ``resume``); returns a TrainResult.
+
+    Everything is validated (config, data, networks, optimizers, selection metric) before anything is
+    written; the run's config.json changes only after the checkpoint it describes has been restored.
+    """
+    if resume is not None:
+        for flag, value in (("--out", out), ("--init-from", init_from)):
+            if value is not None:
+                raise ConfigError(f"{flag} cannot be used with --resume (the run keeps its own folder and lineage)")
+        run = open_run(resume)
+        old = run.config()
+        cfg = resolve_config(data, model, steps, time_budget, overrides, base=old.model_dump(mode="json"))
+        changed = resume_changes(old, cfg)
+        if changed:
+            log(f"--resume changes {', '.join(changed)}")
+        trainer = _trainer(run, cfg, log)
+        with writer_lock(run.path):
+            return trainer.fit(resume=True, replan=time_budget is not None or "train.time_budget" in changed)
+    # absolute, so that the lineage still resolves from another working directory
+    extra = [f"train.init_from={json.dumps(str(Path(init_from).resolve()))}"] if init_from else []
+    cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
+    out = Path(out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}")
+    ensure_new_run(out)  # fail before the data is loaded
+    trainer = _trainer(Run(out), cfg, log)  # bad data, sizes or optimizer settings fail here: no folder yet
+    if cfg.train.init_from:
+        trainer.init_from(open_run(cfg.train.init_from))  # weights that do not fit fail here too
+    with writer_lock(out):
+        create_run(out, cfg)
+        return trainer.fit()
+
+
+def _trainer(run: Run, cfg: RunConfig, log):
+    """Prepare the data and build the Trainer (networks, optimizers, objectives): every check that needs them."""
     from genforge.training.trainer import Trainer
 
-    if resume is not None:
-        run = open_run(resume)
-        ignored = [flag for flag, v in (("--data", data), ("--model", model), ("--out", out), ("--time-budget", time_budget),
-                                        ("--init-from", init_from)) if v is not None]
-        if ignored:
-            log(f"warning: {', '.join(ignored)} ignored with --resume (the run keeps its own config; use --steps to extend it)")
-        old = run.config()
-        cfg = resolve_config(steps=steps, overrides=overrides, base=old.model_dump(mode="json"))
-        if cfg.data != old.data or cfg.train.init_from != old.train.init_from:
-            raise ConfigError(f"--resume continues {run.path} on the data it was trained on; data.* and train.init_from "
-                              "cannot change (train a new run, or fine-tune one with --init-from)")
-    else:
-        # absolute, so that the lineage still resolves from another working directory
-        extra = [f"train.init_from={json.dumps(str(Path(init_from).resolve()))}"] if init_from else []
-        cfg = resolve_config(data, model, steps, time_budget, list(overrides or []) + extra)
-        out = Path(out or Path("runs") / f"{cfg.model.name}-{Path(cfg.data.name).name}")
-        ensure_new_run(out)  # fail before the data is loaded
     device = resolve_device(cfg.train.device)
-    prepared = prepare(cfg.data, warn=log)  # bad data fails here, before a run directory exists
+    prepared = prepare(cfg.data, warn=log)
     spec = MODELS.get(cfg.model.name)
     if spec.conditional and prepared.info.num_classes < 2:
         raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none; use --model dcgan")
-    if resume is not None:
-        ck.atomic_write_text(run.path / "config.json", config_to_json(cfg))
-    else:
-        run = create_run(out, cfg)
-    trainer = Trainer(run, cfg, prepared, device, log=log)
-    return trainer.fit(resume=resume is not None)
+    try:
+        return Trainer(run, cfg, prepared, device, log=log)
+    except ValueError as err:  # e.g. torch.optim rejects a setting the schema let through
+        raise ConfigError(f"invalid training settings: {str(err).splitlines()[0]}") from None
 
 
 @dataclass
@@ -84,8 +97,8 @@ class LoadedGenerator:
         """n images as uint8 (n, C, H, W). ``label``: one class for all, or one per sample."""
         from genforge.sampling.gan import sample_gan
 
-        if n < 1:
-            raise GenforgeError(f"--n must be at least 1, got {n}")
+        check_count("--n", n, 1, MAX_SAMPLES)
+        check_count("--seed", seed, 0, MAX_SEED)
         labels = self.labels_for(n, label)
         g = torch.Generator().manual_seed(seed)
         return to_uint8(sample_gan(self.net, n, labels, g).cpu())
@@ -99,7 +112,11 @@ class LoadedGenerator:
         k = self.info.num_classes
         if label is None:
             return torch.arange(n) % k
-        labels = torch.tensor([label] * n if isinstance(label, int) else list(label), dtype=torch.long)
+        values = [label] * n if isinstance(label, int) else list(label)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < k:
+                raise GenforgeError(f"label {v!r} is outside the class range 0..{k - 1} of this run ({', '.join(self.info.classes[:10])})")
+        labels = torch.tensor(values, dtype=torch.long)
         if len(labels) != n:
             raise GenforgeError(f"got {len(labels)} labels for {n} samples")
         bad = labels[(labels < 0) | (labels >= k)]
@@ -120,15 +137,39 @@ class LoadedGenerator:
 
 
 def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device: str = "cpu", log=print) -> LoadedGenerator:
-    """Load a run's generator from a verified checkpoint ('best', 'latest' or a step)."""
+    """Load a run's generator from a verified checkpoint ('best', 'latest' or a step).
+
+    A checkpoint that verifies but does not load (weights crafted to match their manifest, a state.json
+    of the wrong shape) is skipped with a warning for 'best'/'latest', and refused when asked for by step.
+    """
     r = open_run(run)
     cfg = r.config()
-    ckpt = r.select_checkpoint(checkpoint, warn=log)
-    info = DataInfo.from_json(ckpt.state()["data_info"])
     spec = MODELS.get(cfg.model.name)
-    net = spec.build(cfg.model, info)[spec.sample_net]
+    candidates = r.candidates(checkpoint, warn=log)
+    for i, ckpt in enumerate(candidates):
+        try:
+            return _load_from(r, cfg, spec, ckpt, use_ema, device)
+        except CheckpointError as err:
+            if i + 1 == len(candidates):
+                raise
+            log(f"warning: {err}; using checkpoint {candidates[i + 1].step} instead")
+    raise AssertionError("unreachable: candidates is never empty")
+
+
+def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool, device: str) -> LoadedGenerator:
+    try:
+        info = DataInfo.from_json(ckpt.state()["data_info"])
+        net = spec.build(cfg.model, info)[spec.sample_net]
+    except (KeyError, TypeError, ValueError, AttributeError, GenforgeError) as err:
+        raise CheckpointError(f"{ckpt.path / ck.STATE} does not describe this run's data ({str(err)[:160] or type(err).__name__})") from None
     name = "ema" if use_ema and (ckpt.path / "ema.safetensors").exists() else spec.sample_net
-    net.load_state_dict(ck.load_tensors(ckpt, name))
+    try:
+        net.load_state_dict(ck.load_tensors(ckpt, name))
+    except RuntimeError as err:
+        raise CheckpointError(f"{ckpt.path / (name + '.safetensors')} does not fit the {cfg.model.name} described by "
+                              f"config.json ({str(err).splitlines()[0][:160]})") from None
+    if not all(torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point()):
+        raise CheckpointError(f"{ckpt.path / (name + '.safetensors')} holds NaN or infinite weights")
     net = net.to(resolve_device(device)).eval()
     digest = ck.sha256_file(ckpt.path / f"{name}.safetensors")
     return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest)
@@ -165,12 +206,25 @@ def load_critic(gen: LoadedGenerator, log=print):
     return Critic(score, {"critic": spec.critic, "critic_sha256": ck.sha256_file(path), "checkpoint": gen.checkpoint.step})
 
 
+def check_count(flag: str, value, lo: int, hi: int) -> None:
+    """One bound check for every integer a user passes (counts, seeds, labels): a clear line, never an overflow."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise GenforgeError(f"{flag} must be an integer from {lo} to {hi}, got {value!r}")
+
+
 def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
                  nrow: int | None = None, classes: list[str] | tuple[str, ...] | None = None) -> Path:
     """PNG grid (with tEXt provenance), .npz (x uint8 NHWC, y), or an image folder (a path without suffix)."""
+    out = Path(out)
+    try:
+        return _save_samples(images, out, text, labels, nrow, classes)
+    except OSError as err:
+        raise GenforgeError(f"cannot write {out} ({err.strerror or err}); choose another --out") from None
+
+
+def _save_samples(images, out: Path, text, labels, nrow, classes) -> Path:
     from genforge.core.images import make_grid, save_png
 
-    out = Path(out)
     if out.suffix == "":
         return _save_folder(images, out, text, labels, classes)
     if out.suffix.lower() == ".npz":
@@ -229,6 +283,9 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     if changed:
         log(f"warning: {gen.config.data.name} changed since {gen.run.path} was trained (content hash differs); "
             "the metrics compare against the data as it is now")
+    elif data.info.prep_hash != gen.info.prep_hash:
+        log(f"warning: {gen.config.data.name} is prepared differently than when {gen.run.path} was trained (a newer "
+            "image decoder or preprocessing); the metrics compare against the data as it loads now")
 
     def sample_fn(labels, n, seed):
         return gen.sample(n, None if labels is None else labels.tolist(), seed)
@@ -255,21 +312,21 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     from genforge.augment.leak import leak_problem, lineage
     from genforge.augment.lift import MIN_REAL, labelled, measure_lift
     from genforge.evaluation.cas import CAS
-    from genforge.evaluation.evaluate import MAX_SAMPLES, labels_like
+    from genforge.evaluation.evaluate import labels_like
 
     t0 = time.perf_counter()
+    check_count("--seeds", seeds, 2, 100)
+    check_count("--seed", seed, 0, MAX_SEED)
+    if steps is not None:
+        check_count("--steps", steps, 1, 1_000_000)
     gen = load(run, checkpoint, log=log)
     if not gen.conditional:
         raise GenforgeError(f"{gen.run.path} is an unconditional {gen.config.model.name}: augmentation needs labelled "
                             "synthetic images; train a conditional model (--model cgan)")
-    if seeds < 2:
-        raise GenforgeError(f"--seeds must be at least 2 for a confidence interval, got {seeds}")
     spec = CAS if steps is None else dataclasses.replace(CAS, steps=steps)
-    if spec.steps < 1:
-        raise GenforgeError(f"--steps must be at least 1, got {steps}")
     gen_fraction = gen.config.data.train_fraction
     real_fraction = gen_fraction if real_fraction is None else real_fraction
-    if not 0 < real_fraction <= 1:
+    if not (isinstance(real_fraction, (int, float)) and 0 < real_fraction <= 1):
         raise GenforgeError(f"--real-fraction must be in (0, 1], got {real_fraction}")
     baseline = gen.config.data.model_copy(update={"train_fraction": real_fraction})
     data = prepare(baseline, warn=log)
@@ -288,8 +345,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
         raise GenforgeError(f"the real subset has {len(real)} images and the test split {len(test)}; "
                             f"the lift needs at least {MIN_REAL} of each (raise --real-fraction or add data)")
     n = len(real) if n is None else n
-    if not 1 <= n <= MAX_SAMPLES:
-        raise GenforgeError(f"--n must be between 1 and {MAX_SAMPLES}, got {n}")
+    check_count("--n", n, 1, MAX_SAMPLES)
     folder = gen.run.path / "augment"
     default_out = out is None
     out = Path(out) if out is not None else folder / "synthetic"

@@ -54,10 +54,16 @@ def cmd_runs(a: argparse.Namespace) -> int:
     print(f"{'run':24} {'model':8} {'data':12} {'step':>7} {'best':>22} {'size':>9}")
     for r in rows:
         best = r.get("best")
-        best_s = f"{best['metric']} {best['value']:.4g}@{best['step']}" if best and best.get("value") is not None else "-"
-        print(f"{r['name'][:24]:24} {r.get('model', '?'):8} {str(r.get('data', '?'))[-12:]:12} {r['step']:7d} "
-              f"{best_s:>22} {r['size_bytes'] / 2**20:8.1f}M" + (f"  ({r['error']})" if "error" in r else ""))
+        best_s = f"{_shown(best['metric'])} {best['value']:.4g}@{best['step']}" if best and best.get("value") is not None else "-"
+        print(f"{_shown(r['name'])[:24]:24} {_shown(r.get('model', '?')):8} {_shown(r.get('data', '?'))[-12:]:12} "
+              f"{r['step']:7d} {best_s:>22} {r['size_bytes'] / 2**20:8.1f}M"
+              + (f"  (error: {_shown(r['error'])})" if "error" in r else ""))
     return 0
+
+
+def _shown(text) -> str:
+    """Text from files on disk, safe to print to a terminal (no escape sequences, one line)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
@@ -110,14 +116,14 @@ def cmd_augment(a: argparse.Namespace) -> int:
 
 def cmd_compare(a: argparse.Namespace) -> int:
     from genforge.core.errors import GenforgeError
-    from genforge.evaluation.compare import compare, format_rows, write_html
+    from genforge.evaluation.compare import compare, format_rows, load_metrics, write_html
 
     results = []
     for run in (a.run_a, a.run_b):
         path = Path(run) / "eval" / "metrics.json"
         if not path.is_file():
             raise GenforgeError(f"{run} has no eval/metrics.json; run `genforge eval {run}` first")
-        results.append(json.loads(path.read_text()))
+        results.append(load_metrics(path))
     rows = compare(*results)
     print(format_rows(rows, a.run_a, a.run_b))
     if a.html:
@@ -126,7 +132,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genforge", description="Train, measure and deploy generative models on your own data.",
+    p = _Parser(prog="genforge", description="Train, measure and deploy generative models on your own data.",
                                 epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"genforge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -225,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (what is wrong, where to look) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+EXIT_USER, EXIT_BUG, EXIT_INTERRUPTED = 2, 70, 130
+
+
 def main(argv: list[str] | None = None) -> int:
     from genforge.core.errors import GenforgeError
 
@@ -232,8 +248,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except GenforgeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        print(f"error: {_shown(err)}", file=sys.stderr)
+        return EXIT_USER
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `genforge runs | head`: the reader left; nothing to report
+        return 0
+    except Exception as err:  # the safety net for bugs, not a fix: tests fail on this exit code  # noqa: BLE001
+        log = _crash_log(args)
+        print(f"error: internal error ({type(err).__name__}: {_shown(str(err).splitlines()[0][:200]) if str(err) else ''}); "
+              f"this is a bug in genforge, not your input. The traceback is in {log}; please report it", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _crash_log(args: argparse.Namespace) -> str:
+    """Write the traceback to RUN/logs/ when the command names a run, else to the cache folder; return its path."""
+    import os
+    import time
+    import traceback
+
+    from genforge import __version__ as version
+
+    text = f"genforge {version}\nargv: {sys.argv}\n\n{traceback.format_exc()}"
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    run = next((getattr(args, k) for k in ("run", "resume", "out") if getattr(args, k, None)), None)
+    cache = Path(os.environ.get("GENFORGE_CACHE", Path.home() / ".cache" / "genforge")).expanduser()
+    folders = ([Path(run) / "logs"] if run and (Path(run) / "config.json").is_file() else []) + [cache / "logs"]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            return str(folder / name)
+        except OSError:
+            continue
+    sys.stderr.write(text)  # nowhere to write: the traceback is the only record left
+    return "the output above"

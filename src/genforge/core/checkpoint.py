@@ -11,11 +11,9 @@ Named crash points (``CRASH_POINTS``) let tests stop the save between any two wr
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from genforge.core.errors import CheckpointError
+from genforge.core.integrity import (  # noqa: F401  (re-exported: callers use ck.verify, ck.Checkpoint, ...)
+    MANIFEST, STATE, Checkpoint, finite_number, sha256_file, verify,
+)
+from genforge.core.integrity import MAX_STATE_BYTES, _json_object
 
-MANIFEST = "MANIFEST.json"
-STATE = "state.json"
 CRASH_POINTS = (
     "begin",  # after the .tmp directory is created
     "after-nets",  # network weights written
@@ -48,14 +48,6 @@ def crash_point(name: str, step: int) -> None:
         if os.environ.get("GENFORGE_CRASH_MODE") == "exit":
             os._exit(137)
         raise CrashInjected(name)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_path(path: Path) -> None:
@@ -110,15 +102,6 @@ def unflatten_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    step: int
-    path: Path
-
-    def state(self) -> dict[str, Any]:
-        return json.loads((self.path / STATE).read_text())
-
-
 def save_checkpoint(
     ckpt_dir: Path,
     step: int,
@@ -127,10 +110,17 @@ def save_checkpoint(
     state: dict[str, Any],
     extra_json: dict[str, Any] | None = None,
 ) -> Checkpoint:
-    """Write a complete checkpoint for ``step`` and commit it by one rename."""
+    """Write a complete checkpoint for ``step`` and commit it by one rename.
+
+    A committed ``<step>/`` is never replaced: the Trainer never saves a step twice (resume starts
+    after the newest intact checkpoint, and newer corrupt ones are quarantined first), so an
+    existing one here is a bug, refused before anything is written.
+    """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / str(step)
     tmp = ckpt_dir / f"{step}.tmp"
+    if os.path.lexists(final):
+        raise CheckpointError(f"{final} already exists; refusing to overwrite a committed checkpoint")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
@@ -149,14 +139,13 @@ def save_checkpoint(
             write_json(tmp / fname, obj)
         crash_point("after-state", step)
         files = sorted(p.name for p in tmp.iterdir())
-        write_json(tmp / MANIFEST, {"step": step, "files": {f: sha256_file(tmp / f) for f in files}})
+        write_json(tmp / MANIFEST, {"step": step, "files": {f: sha256_file(tmp / f) for f in files},
+                                    "sizes": {f: (tmp / f).stat().st_size for f in files}})
         crash_point("after-manifest", step)
         for p in tmp.iterdir():
             _fsync_path(p)
         _fsync_path(tmp)
         crash_point("before-rename", step)
-        if final.exists():  # a re-save of the same step (e.g. after resume): replace it whole
-            shutil.rmtree(final)
         os.rename(tmp, final)
         _fsync_path(ckpt_dir)
     except OSError as err:
@@ -170,11 +159,19 @@ def save_checkpoint(
 
 
 def complete_checkpoints(ckpt_dir: Path) -> list[Checkpoint]:
-    """Committed checkpoints (directories named by an integer step), oldest first."""
+    """Committed checkpoints (directories named by an integer step), oldest first. Not yet verified."""
     if not ckpt_dir.is_dir():
         return []
-    found = [Checkpoint(int(p.name), p) for p in ckpt_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    found = [Checkpoint(int(p.name), p) for p in ckpt_dir.iterdir()
+             if p.name.isdigit() and p.name.isascii() and p.is_dir() and not p.is_symlink()]
     return sorted(found, key=lambda c: c.step)
+
+
+def quarantined(ckpt_dir: Path) -> list[Path]:
+    """Checkpoints renamed ``<step>.corrupt*`` (kept for inspection, never counted)."""
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(p for p in ckpt_dir.iterdir() if ".corrupt" in p.name)
 
 
 def clean_stale(ckpt_dir: Path) -> list[str]:
@@ -182,36 +179,56 @@ def clean_stale(ckpt_dir: Path) -> list[str]:
     removed = []
     if ckpt_dir.is_dir():
         for p in ckpt_dir.iterdir():
-            if p.name.endswith(".tmp"):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            if p.name.endswith(".tmp") and p.name[:-4].isdigit():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
                 removed.append(p.name)
     return removed
 
 
-def verify(ckpt: Checkpoint) -> None:
-    """Check every file against MANIFEST.json; raise CheckpointError naming the first bad one."""
-    manifest_path = ckpt.path / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError):
-        raise CheckpointError(f"{manifest_path} is missing or unreadable") from None
-    for fname, digest in files.items():
-        path = ckpt.path / fname
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing")
-        if sha256_file(path) != digest:
-            raise CheckpointError(f"{path} does not match its SHA-256 in MANIFEST.json (truncated or altered)")
-
-
 def load_tensors(ckpt: Checkpoint, name: str) -> dict[str, torch.Tensor]:
-    return load_file(str(ckpt.path / f"{name}.safetensors"))
+    """A verified checkpoint's tensors; a file that is not valid safetensors is a CheckpointError."""
+    path = ckpt.path / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for malformed headers
+        raise CheckpointError(f"{path} is not a readable safetensors file ({str(err).splitlines()[0][:200]})") from None
 
 
 def load_optimizer(ckpt: Checkpoint, name: str, opt: torch.optim.Optimizer) -> None:
-    tensors = load_file(str(ckpt.path / f"optim-{name}.safetensors"))
-    meta = json.loads((ckpt.path / f"optim-{name}.json").read_text())
-    unflatten_optimizer(opt, tensors, meta)
+    tensors = load_tensors(ckpt, f"optim-{name}")
+    meta = _json_object(ckpt.path / f"optim-{name}.json", MAX_STATE_BYTES)
+    try:
+        unflatten_optimizer(opt, tensors, meta)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
+        raise CheckpointError(f"{ckpt.path / f'optim-{name}.json'} does not fit this run's {name} optimizer "
+                              f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from None
+
+
+def quarantine(ckpt: Checkpoint, reason: str, warn=print) -> Path:
+    """Rename a corrupt checkpoint to ``<step>.corrupt`` (``.corrupt-2``, ... if taken): kept, never counted."""
+    target = ckpt.path.with_name(f"{ckpt.step}.corrupt")
+    n = 1
+    while os.path.lexists(target):
+        n += 1
+        target = ckpt.path.with_name(f"{ckpt.step}.corrupt-{n}")
+    os.rename(ckpt.path, target)
+    _fsync_path(ckpt.path.parent)
+    warn(f"warning: checkpoint {ckpt.step} is corrupt ({reason}); kept as {target} and no longer used")
+    return target
+
+
+def partition(ckpt_dir: Path) -> tuple[list[Checkpoint], list[tuple[Checkpoint, str]]]:
+    """(intact checkpoints oldest first, [(corrupt checkpoint, reason)])."""
+    intact, corrupt = [], []
+    for c in complete_checkpoints(ckpt_dir):
+        try:
+            verify(c)
+            intact.append(c)
+        except CheckpointError as err:
+            corrupt.append((c, str(err)))
+    return intact, corrupt
 
 
 def newest_intact(ckpt_dir: Path, warn=print) -> Checkpoint | None:
@@ -225,29 +242,39 @@ def newest_intact(ckpt_dir: Path, warn=print) -> Checkpoint | None:
     return None
 
 
-def prune(ckpt_dir: Path, keep_last: int, metric_key: str = "selection") -> list[int]:
-    """Delete old checkpoints, keeping the newest ``keep_last`` and the best by ``metric_key``."""
-    ckpts = complete_checkpoints(ckpt_dir)
-    keep = {c.step for c in ckpts[-keep_last:]}
-    best = best_checkpoint(ckpts, metric_key)
+def prune(ckpt_dir: Path, keep_last: int, higher_is_better: bool = False, warn=print) -> list[int]:
+    """Keep the ``keep_last`` newest intact checkpoints and the best intact one; delete the other intact ones.
+
+    Only verified checkpoints are ranked or deleted. A corrupt one is quarantined (renamed
+    ``<step>.corrupt``), never counted and never deleted. Called by the run's single writer only.
+    """
+    intact, corrupt = partition(ckpt_dir)
+    for c, reason in corrupt:
+        quarantine(c, reason, warn)
+    keep = {c.step for c in intact[-keep_last:]}
+    best = best_checkpoint(intact, higher_is_better=higher_is_better)
     if best is not None:
         keep.add(best.step)
     removed = []
-    for c in ckpts:
+    for c in intact:
         if c.step not in keep:
-            shutil.rmtree(c.path, ignore_errors=True)
+            shutil.rmtree(c.path)
             removed.append(c.step)
     return removed
 
 
-def best_checkpoint(ckpts: list[Checkpoint], metric_key: str = "selection") -> Checkpoint | None:
-    """Lowest ``state.json[metric_key]`` among the given checkpoints (None if none has it)."""
+def best_checkpoint(ckpts: list[Checkpoint], metric_key: str = "selection",
+                    higher_is_better: bool = False) -> Checkpoint | None:
+    """Best finite ``state.json[metric_key]`` among the given (verified) checkpoints; None if none has one.
+
+    NaN, ±inf and non-numbers are never best. Ties go to the newer checkpoint.
+    """
     scored = []
     for c in ckpts:
         try:
-            value = c.state().get(metric_key)
-        except (OSError, ValueError):
+            value = finite_number(c.state().get(metric_key))
+        except CheckpointError:
             continue
-        if isinstance(value, (int, float)):
-            scored.append((value, c.step, c))
-    return min(scored)[2] if scored else None
+        if value is not None:
+            scored.append(((-value if higher_is_better else value), -c.step, c))
+    return min(scored, key=lambda t: t[:2])[2] if scored else None

@@ -7,28 +7,49 @@ resolved config of a run is written to ``config.json`` with ``format_version``.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator
 
 from genforge.core.errors import ConfigError, did_you_mean
 
 FORMAT_VERSION = 1
 
+# Every size read from a config is bounded, so a typo (or a hostile config.json) cannot ask for tens of
+# GB: the validation error states the limit. The bounds are far above what any family here needs.
+MAX_SEED = 2**32 - 1  # numpy's seed range; derived seeds (seed·1_000_003 + epoch, seed + k) stay inside torch's
+MAX_IMAGE_SIZE = 1024
+MAX_WIDTH = 2048  # channels of any network layer
+MAX_LATENT = 4096  # z_dim, embed_dim
+MAX_BATCH = 65_536
+MAX_STEPS = 10**9
+MAX_SAMPLES = 100_000  # generated samples in one request (eval, sample, in-training evaluation)
+MAX_BUDGET_SECONDS = 30 * 24 * 3600
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Count = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+Latent = Annotated[int, Field(ge=1, le=MAX_LATENT)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+
 
 class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: NaN or Infinity in any float field (lr=Infinity) is a validation error
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(Section):
     name: str = "mnist"  # a built-in dataset name or a path (image folder, .npz)
-    image_size: PositiveInt | None = None  # resize (Lanczos, antialiased) to this square size
+    image_size: Annotated[int, Field(ge=2, le=MAX_IMAGE_SIZE)] | None = None  # resize (Lanczos, antialiased) to this square size
     val_fraction: float = Field(0.1, ge=0.0, lt=0.5)
     test_fraction: float = Field(0.1, ge=0.0, lt=0.5)
-    split_seed: int = 0
+    split_seed: Seed = 0
     on_bad: Literal["skip", "fail"] = "fail"
     denoise: Literal["none", "median3"] = "none"
-    max_items: PositiveInt | None = None  # use only the first N items (by id), for quick trials
+    max_items: Count | None = None  # use only the first N items (by id), for quick trials
     # train on a fixed fraction of the train split (chosen by id hash, nested: 10 % lies inside 25 %);
     # val/test are unchanged. For small-data studies such as `genforge augment`.
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
@@ -36,10 +57,10 @@ class DataConfig(Section):
 
 class ModelConfig(Section):
     name: str = "cgan"
-    z_dim: PositiveInt = 64
-    g_channels: PositiveInt = 32  # generator width at the highest hidden resolution
-    d_channels: PositiveInt = 32  # discriminator width at the first layer
-    embed_dim: PositiveInt = 32  # class embedding size in the generator (conditional models)
+    z_dim: Latent = 64
+    g_channels: Width = 32  # generator width at the highest hidden resolution
+    d_channels: Width = 32  # discriminator width at the first layer
+    embed_dim: Latent = 32  # class embedding size in the generator (conditional models)
     spectral_norm: bool = True
     aux_classifier: bool = True  # cgan: an AC-GAN class head on D (weights gan.aux_weight, gan.aux_weight_g)
 
@@ -48,11 +69,11 @@ class GANConfig(Section):
     loss: str = "hinge"  # bce (non-saturating) | hinge | wasserstein
     penalty: str = "none"  # none | gp | r1
     penalty_weight: PositiveFloat = 10.0
-    d_steps: PositiveInt = 1
+    d_steps: Annotated[int, Field(ge=1, le=100)] = 1
     # DiffAugment (Zhao et al. 2020): "auto" turns it on below `diffaugment_max_items` images.
     diffaugment: Literal["auto", "on", "off"] = "auto"
     diffaugment_policy: tuple[Literal["translation", "cutout", "color"], ...] = ("translation",)
-    diffaugment_max_items: PositiveInt = 10000
+    diffaugment_max_items: Count = 10000
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     aux_weight: float = Field(1.0, ge=0.0)  # AC-GAN class loss on real images in D (model.aux_classifier)
     aux_weight_g: float = Field(1.0, ge=0.0)  # AC-GAN class loss on generated images in G
@@ -62,7 +83,7 @@ class GANConfig(Section):
 class OptimConfig(Section):
     lr_g: PositiveFloat = 2e-4
     lr_d: PositiveFloat = 2e-4
-    betas: tuple[float, float] = (0.0, 0.9)  # Adam betas typical for hinge/SN GANs (Miyato 2018)
+    betas: tuple[Beta, Beta] = (0.0, 0.9)  # Adam betas typical for hinge/SN GANs (Miyato 2018)
     # learning-rate schedule: constant, or linear decay to 0 from decay_start (fraction of train.steps)
     schedule: Literal["constant", "linear"] = "linear"
     decay_start: float = Field(0.5, ge=0.0, le=1.0)
@@ -70,21 +91,80 @@ class OptimConfig(Section):
 
 class TrainConfig(Section):
     task: str = "gan"
-    steps: PositiveInt = 2000
+    steps: Count = 2000
     time_budget: str | None = None  # e.g. "5m"; converted to `steps` from a measured warm-up
-    batch_size: PositiveInt = 64
-    seed: int = 0
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 64
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: PositiveInt | None = None  # torch intra-op threads; recorded for exact resume
-    log_every: PositiveInt = 25
-    eval_every: PositiveInt = 500
-    checkpoint_every: PositiveInt = 500
-    keep_last: PositiveInt = 2
-    patience: PositiveInt | None = None  # early stopping: evals without improvement
-    eval_samples: PositiveInt = 500  # generated samples per in-training evaluation
+    threads: Annotated[int, Field(ge=1, le=1024)] | None = None  # torch intra-op threads; recorded for exact resume
+    log_every: Count = 25
+    eval_every: Count = 500
+    checkpoint_every: Count = 500
+    # also checkpoint when this many minutes passed since the last save (a kill loses at most this much)
+    checkpoint_minutes: Annotated[float, Field(gt=0.0, le=24 * 60)] = 10.0
+    keep_last: Annotated[int, Field(ge=1, le=1000)] = 2
+    patience: Count | None = None  # early stopping: evals without improvement
+    eval_samples: Annotated[int, Field(ge=2, le=MAX_SAMPLES)] = 500  # generated samples per in-training evaluation
     selection_metric: str = "auto"  # auto: val_fjd for conditional models, val_fd otherwise
     grid_every_eval: bool = True
     init_from: str | None = None  # fine-tune: start from this run's best weights
+
+    @field_validator("time_budget")
+    @classmethod
+    def _budget_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_duration(value)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return value
+
+
+# What `--resume` may change: how long and how often, never what is trained or on what data (a
+# change of model, loss, optimizer or batch size would not fit the saved state or the data position).
+RESUMABLE_KEYS = (
+    "train.steps", "train.time_budget", "train.eval_every", "train.checkpoint_every", "train.checkpoint_minutes",
+    "train.log_every", "train.keep_last", "train.patience", "train.grid_every_eval", "train.threads", "train.device",
+)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# Keys added after this format version was first released: a run written before them lacks them and gets
+# their default (which reproduces the old behaviour). A format bump's migration writes them explicitly.
+ADDED_WITHIN_FORMAT = frozenset({"train.checkpoint_minutes"})
+
+
+def check_complete(raw: dict[str, Any], source: str) -> None:
+    """A stored config.json names every key (genforge writes them all): a missing one means it was edited or damaged.
+
+    Only configs read from a run are held to this; `--set` and partial configs fill in the defaults.
+    """
+    missing = sorted(_flat(RunConfig().model_dump(mode="json")).keys() - _flat(raw).keys() - ADDED_WITHIN_FORMAT)
+    if missing:
+        raise ConfigError(f"{source} lacks {missing[0]}" + (f" and {len(missing) - 1} other key(s)" if len(missing) > 1 else "")
+                          + "; it was edited or damaged (genforge writes every key). Restore it, or train a new run")
+
+
+def resume_changes(old: RunConfig, new: RunConfig) -> list[str]:
+    """Dotted keys that differ between two configs; ConfigError if any is outside RESUMABLE_KEYS."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    refused = [k for k in changed if k not in RESUMABLE_KEYS]
+    if refused:
+        k = refused[0]
+        raise ConfigError(f"--resume cannot change {k} ({a.get(k)!r} -> {b.get(k)!r}): it would not fit the saved "
+                          f"state or the data position. Resume may change only: {', '.join(RESUMABLE_KEYS)}. "
+                          "To change anything else, train a new run (--init-from the old one to start from its weights)")
+    return changed
 
 
 class RunConfig(Section):
@@ -108,16 +188,21 @@ def _section_fields(model: type[BaseModel], path: tuple) -> list[str]:
 
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
-    loc = tuple(first["loc"])
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
     key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
         hint = did_you_mean(str(loc[-1]), _section_fields(RunConfig, loc[:-1]))
         return f"unknown config key '{key}'{hint}"
-    return f"config key '{key}': {first['msg']} (got {first.get('input')!r})"
+    cause = first.get("ctx", {}).get("error")
+    msg = str(cause) if first["type"] == "value_error" and cause is not None else first["msg"]
+    shown = repr(first.get("input"))
+    return f"config key '{key}': {msg} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
 
 
 def parse_config(raw: dict[str, Any]) -> RunConfig:
     """Validate a plain dict into a RunConfig, raising a one-line ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a JSON object, got {type(raw).__name__}")
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as err:
@@ -139,6 +224,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise ConfigError(f"--set expects key.sub=value, got '{item}'")
         path, value = item.split("=", 1)
         parts = path.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set expects key.sub=value, got '{item}'")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -162,8 +249,10 @@ MIGRATIONS: dict[int, Any] = {}
 
 def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """Bring a stored config dict to FORMAT_VERSION, refusing versions newer than this code."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source} must hold a JSON object, found {type(raw).__name__}")
     version = raw.get("format_version", 0)
-    if not isinstance(version, int):
+    if isinstance(version, bool) or not isinstance(version, int):
         raise ConfigError(f"{source}: format_version must be an integer, got {version!r}")
     if version > FORMAT_VERSION:
         raise ConfigError(
@@ -182,7 +271,7 @@ def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
 def parse_duration(text: str) -> float:
     """'90s', '5m', '1.5h' or plain seconds -> seconds."""
     units = {"s": 1.0, "m": 60.0, "h": 3600.0}
-    t = text.strip().lower()
+    t = str(text).strip().lower()
     try:
         if t and t[-1] in units:
             value = float(t[:-1]) * units[t[-1]]
@@ -190,6 +279,8 @@ def parse_duration(text: str) -> float:
             value = float(t)
     except ValueError:
         raise ConfigError(f"cannot read time budget '{text}'; use e.g. 90s, 5m or 1.5h") from None
-    if value <= 0:
-        raise ConfigError(f"time budget must be positive, got '{text}'")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"time budget must be a positive duration, got '{text}'; use e.g. 90s, 5m or 1.5h")
+    if value > MAX_BUDGET_SECONDS:
+        raise ConfigError(f"time budget '{text}' is over the limit of {MAX_BUDGET_SECONDS // 86400} days")
     return value

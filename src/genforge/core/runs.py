@@ -1,14 +1,20 @@
 """The run directory: the unit of truth (see docs/run-format.md)."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genforge.core import checkpoint as ck
-from genforge.core.config import RunConfig, config_to_json, migrate, parse_config
+from genforge.core.config import RunConfig, check_complete, config_to_json, migrate, parse_config
 from genforge.core.errors import CheckpointError, GenforgeError
 
 CONFIG = "config.json"
@@ -41,32 +47,39 @@ class Run:
     def checkpoints(self) -> list[ck.Checkpoint]:
         return ck.complete_checkpoints(self.checkpoints_dir)
 
-    def select_checkpoint(self, which: str = "best", warn=print) -> ck.Checkpoint:
-        """'best' (lowest selection metric), 'latest', or a step number; verified before use."""
+    def candidates(self, which: str = "best", warn=print) -> list[ck.Checkpoint]:
+        """Verified checkpoints to use, preferred first: 'best' (by the selection metric), 'latest', or a step.
+
+        For 'best' and 'latest' the other intact checkpoints follow, newest first, so a caller whose
+        load of the first one fails (weights that verify but do not fit) can fall back. Corrupt
+        checkpoints are reported through ``warn`` and skipped; a read-only caller never renames them.
+        """
+        if which not in ("best", "latest") and not (which.isascii() and which.isdigit()):
+            raise GenforgeError(f"--checkpoint must be best, latest or a step number, got '{which}'")
         ckpts = self.checkpoints()
         if not ckpts:
             raise CheckpointError(f"run {self.path} has no checkpoint yet; train it first")
-        if which == "latest":
-            chosen = ckpts[-1]
-        elif which == "best":
-            chosen = ck.best_checkpoint(ckpts) or ckpts[-1]
-        elif which.isdigit():
+        if which not in ("best", "latest"):
             matches = [c for c in ckpts if c.step == int(which)]
             if not matches:
                 steps = ", ".join(str(c.step) for c in ckpts)
                 raise CheckpointError(f"run {self.path} has no checkpoint {which} (has: {steps})")
-            chosen = matches[0]
-        else:
-            raise GenforgeError(f"--checkpoint must be best, latest or a step number, got '{which}'")
-        try:
-            ck.verify(chosen)
-            return chosen
-        except CheckpointError as err:
-            fallback = ck.newest_intact(self.checkpoints_dir, warn=lambda m: None)
-            if fallback is None:
-                raise
-            warn(f"warning: {err}; using checkpoint {fallback.step} instead")
-            return fallback
+            ck.verify(matches[0])  # an explicitly chosen checkpoint is used as it is, or refused
+            return matches
+        intact, corrupt = ck.partition(self.checkpoints_dir)
+        for _, reason in corrupt:
+            warn(f"warning: {reason}; that checkpoint is skipped")
+        if not intact:
+            raise CheckpointError(f"no checkpoint of {self.path} is intact ({len(corrupt)} corrupt, see the warnings); "
+                                  "nothing was changed")
+        newest_first = list(reversed(intact))
+        first = ck.best_checkpoint(intact) if which == "best" else None
+        first = first or newest_first[0]
+        return [first] + [c for c in newest_first if c is not first]
+
+    def select_checkpoint(self, which: str = "best", warn=print) -> ck.Checkpoint:
+        """The preferred verified checkpoint (see ``candidates``)."""
+        return self.candidates(which, warn)[0]
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.path / METRICS, "a") as f:
@@ -92,6 +105,10 @@ class Run:
             ck.atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
+MAX_CONFIG_BYTES = 1 << 20
+LOCK = "train.lock"
+
+
 def _check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -105,34 +122,86 @@ def _check_writable(path: Path) -> None:
 
 
 def ensure_new_run(path: Path) -> None:
-    if (Path(path) / CONFIG).exists():
-        raise GenforgeError(f"{path} already holds a run; use --resume {path} to continue it, or another --out")
-
-
-def create_run(path: Path, cfg: RunConfig, overwrite: bool = False) -> Run:
+    """A new run's folder must not hold a run, and must be creatable: checked without creating it."""
     path = Path(path)
-    if not overwrite:
-        ensure_new_run(path)
+    if (path / CONFIG).exists():
+        raise GenforgeError(f"{path} already holds a run; use --resume {path} to continue it, or another --out")
+    if path.exists() and not path.is_dir():
+        raise GenforgeError(f"{path} exists and is not a folder; choose another --out")
+    parent = path.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".genforge-probe-", dir=parent))
+    except OSError as err:
+        raise GenforgeError(f"cannot write the run directory {path} ({err.strerror or err}); choose another --out") from None
+
+
+def create_run(path: Path, cfg: RunConfig) -> Run:
+    """Write config.json into a new run folder (the caller holds the run's lock)."""
+    path = Path(path)
+    ensure_new_run(path)
     _check_writable(path)
     ck.atomic_write_text(path / CONFIG, config_to_json(cfg))
     return Run(path)
+
+
+def read_json_object(path: Path, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """A small JSON object from a file that may be hostile: bounded, parsed, type-checked; GenforgeError otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise GenforgeError(f"{path} is {size} bytes, over the {limit}-byte limit for this file")
+        with open(path, "rb") as f:
+            raw = json.loads(f.read(limit + 1))
+    except OSError as err:
+        raise GenforgeError(f"cannot read {path} ({err.strerror or err})") from None
+    except (ValueError, RecursionError) as err:
+        raise GenforgeError(f"{path} is not valid JSON ({str(err)[:120]})") from None
+    if not isinstance(raw, dict):
+        raise GenforgeError(f"{path} must hold a JSON object, found {type(raw).__name__}")
+    return raw
 
 
 def load_config(path: Path) -> RunConfig:
     cfg_path = Path(path) / CONFIG
     if not cfg_path.is_file():
         raise GenforgeError(f"{path} is not a genforge run (no {CONFIG}); pass a run directory")
-    try:
-        raw = json.loads(cfg_path.read_text())
-    except ValueError as err:
-        raise GenforgeError(f"{cfg_path} is not valid JSON ({err})") from None
-    return parse_config(migrate(raw, str(cfg_path)))
+    raw = migrate(read_json_object(cfg_path), str(cfg_path))
+    check_complete(raw, str(cfg_path))
+    return parse_config(raw)
 
 
 def open_run(path: str | Path) -> Run:
     run = Run(Path(path))
     load_config(run.path)  # validates format version and keys
     return run
+
+
+@contextmanager
+def writer_lock(path: Path, command: str = "genforge train") -> Iterator[None]:
+    """Hold the run's single-writer lock (flock on RUN/train.lock: released by the OS if the process dies).
+
+    A second writer gets a GenforgeError naming the holder (pid, host, command, since when).
+    """
+    path = Path(path)
+    _check_writable(path)
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown process"
+        os.close(fd)
+        raise GenforgeError(f"{path} is being written by another process ({holder}); wait for it to finish, "
+                            "or stop it, then try again") from None
+    try:
+        info = f"pid {os.getpid()} on {socket.gethostname()}, {command}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def dir_size(path: Path) -> int:
@@ -146,25 +215,41 @@ def dir_size(path: Path) -> int:
     return total
 
 
+def _run_row(p: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": p.name, "path": str(p), "size_bytes": dir_size(p), "step": 0}
+    errors = []
+    try:
+        cfg = load_config(p)
+        row.update(model=cfg.model.name, data=cfg.data.name)
+    except GenforgeError as err:
+        errors.append(str(err))
+    intact, corrupt = ck.partition(p / "checkpoints")
+    row["step"] = intact[-1].step if intact else 0
+    row["corrupt_checkpoints"] = [c.step for c, _ in corrupt]
+    if corrupt:
+        errors.append(f"{len(corrupt)} corrupt checkpoint(s): {corrupt[0][1]}")
+    best = ck.best_checkpoint(intact)
+    if best is not None:
+        state = best.state()
+        metric = state.get("selection_metric")
+        row["best"] = {"step": best.step, "metric": metric if isinstance(metric, str) else "?",
+                       "value": ck.finite_number(state.get("selection"))}
+    if errors:
+        row["error"] = "; ".join(errors)
+    return row
+
+
 def list_runs(root: Path) -> list[dict[str, Any]]:
-    """Summaries of the runs directly under ``root`` (unreadable ones are reported, not fatal)."""
-    rows = []
+    """One row per run directly under ``root``; a broken run gets its error in its own row, never fails the list."""
     if not root.is_dir():
-        return rows
+        return []
+    rows = []
     for p in sorted(root.iterdir()):
-        if not (p / CONFIG).is_file():
+        if p.is_symlink() or not p.is_dir() or not (p / CONFIG).exists():
             continue
-        row: dict[str, Any] = {"name": p.name, "path": str(p), "size_bytes": dir_size(p)}
         try:
-            cfg = load_config(p)
-            row.update(model=cfg.model.name, data=cfg.data.name)
-        except GenforgeError as err:
-            row["error"] = str(err)
-        ckpts = ck.complete_checkpoints(p / "checkpoints")
-        row["step"] = ckpts[-1].step if ckpts else 0
-        best = ck.best_checkpoint(ckpts)
-        if best is not None:
-            state = best.state()
-            row["best"] = {"step": best.step, "metric": state.get("selection_metric"), "value": state.get("selection")}
-        rows.append(row)
+            rows.append(_run_row(p))
+        except Exception as err:  # a run broken in a way nobody foresaw still gets its row  # noqa: BLE001
+            rows.append({"name": p.name, "path": str(p), "size_bytes": 0, "step": 0,
+                         "error": f"unreadable run ({type(err).__name__}: {str(err)[:160]})"})
     return rows

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -18,6 +20,8 @@ class ImageSet:
     source: str
     content_hash: str
     skipped: list[str] = field(default_factory=list)  # "file: reason" for each skipped bad file
+    notes: list[str] = field(default_factory=list)  # lossy conversions, one line per kind ("12 images were ...")
+    decoder_version: int = 0  # decode.DECODER_VERSION for data decoded from files (folders, .npz); 0 for built-ins
 
     def __post_init__(self) -> None:
         assert self.x.dtype == torch.uint8 and self.x.dim() == 4, (self.x.dtype, self.x.shape)
@@ -36,6 +40,7 @@ class ImageSet:
             classes=self.classes,
             source=self.source,
             content_hash=self.content_hash,
+            decoder_version=self.decoder_version,
         )
 
     def counts(self) -> dict[str, int]:
@@ -69,10 +74,32 @@ class DataInfo:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
+def _add_part(h, b: bytes) -> None:
+    h.update(len(b).to_bytes(8, "little"))  # length-prefixed, so ("ab", "c") and ("a", "bc") differ
+    h.update(b)
+
+
 def hash_parts(*parts: bytes | str) -> str:
     h = hashlib.sha256()
     for p in parts:
-        b = p.encode() if isinstance(p, str) else p
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
+        _add_part(h, p.encode() if isinstance(p, str) else p)
+    return h.hexdigest()
+
+
+def hash_file_parts(path: Path, *parts: str) -> str:
+    """hash_parts(*parts, <the bytes of path>), read in 1 MiB chunks: the same digest in bounded memory."""
+    h = hashlib.sha256()
+    for p in parts:
+        _add_part(h, p.encode())
+    with open(path, "rb") as f:
+        left = os.fstat(f.fileno()).st_size
+        h.update(left.to_bytes(8, "little"))
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                raise OSError(f"{path} shrank while it was read")
+            h.update(chunk)
+            left -= len(chunk)
+        if f.read(1):
+            raise OSError(f"{path} grew while it was read")
     return h.hexdigest()

@@ -67,6 +67,7 @@ def inspect(name: str, image_size: int | None = None, split_seed: int = 0, val_f
         "value_range": {"min": int(x.min()), "max": int(x.max()), "mean": round(float(x.float().mean()), 2)},
         "splits": {s: len(v) for s, v in parts.items()},
         "broken": data.skipped,
+        "notes": data.notes,
         "exact_duplicates": exact_duplicates(data),
         "near_duplicates": near_duplicates(data),
         "content_hash": data.content_hash,
@@ -83,6 +84,7 @@ def format_report(r: dict) -> str:
         lines.append(f"  {cls:>12}  {n:6d}  {100 * n / total:5.1f}%")
     lines.append(f"broken files: {len(r['broken'])}")
     lines += [f"  {b}" for b in r["broken"][:20]]
+    lines += [f"note: {n}" for n in r["notes"]]
     dup_items = sum(len(g) for g in r["exact_duplicates"])
     lines.append(f"exact duplicates: {len(r['exact_duplicates'])} groups ({dup_items} images)")
     lines += [f"  {', '.join(g[:5])}{' ...' if len(g) > 5 else ''}" for g in r["exact_duplicates"][:10]]

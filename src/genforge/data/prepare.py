@@ -31,7 +31,7 @@ def load_images(name: str, image_size: int | None = None, on_bad: str = "fail") 
 
         return load_folder(path, image_size, on_bad)
     if path.suffix.lower() == ".npz":
-        from genforge.data.files import load_npz
+        from genforge.data.npz import load_npz
 
         return load_npz(path, image_size)
     raise DataError(f"{path}: unsupported data file (use an image folder with one subfolder per class, or .npz)")
@@ -66,6 +66,8 @@ def prepare(cfg: DataConfig, warn=print) -> PreparedData:
     if data.skipped:
         warn(f"warning: skipped {len(data.skipped)} unreadable file(s): " + "; ".join(data.skipped[:3])
              + (" ..." if len(data.skipped) > 3 else ""))
+    for note in data.notes:
+        warn(f"warning: {note}")
     if cfg.max_items is not None and cfg.max_items < len(data):
         data = data.subset(torch.arange(cfg.max_items))
     if cfg.denoise == "median3":
@@ -90,7 +92,9 @@ def _assemble(data: ImageSet, cfg: DataConfig, train: ImageSet, val: ImageSet, t
     mean, std = _channel_stats(train.x)
     prep = hash_parts(data.content_hash, str(cfg.image_size), cfg.denoise, str(cfg.max_items),
                       f"{cfg.split_seed}:{cfg.val_fraction}:{cfg.test_fraction}",
-                      *([f"train_fraction:{cfg.train_fraction}"] if cfg.train_fraction < 1.0 else []))
+                      *([f"train_fraction:{cfg.train_fraction}"] if cfg.train_fraction < 1.0 else []),
+                      # file-based data only, so built-in datasets keep the hashes of earlier runs
+                      *([f"decoder:{data.decoder_version}"] if data.decoder_version else []))
     info = DataInfo(
         channels=int(data.x.shape[1]),
         image_size=int(data.x.shape[-1]),

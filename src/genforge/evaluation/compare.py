@@ -1,17 +1,76 @@
 """`genforge compare`: two evaluations side by side; a difference counts only when the CIs do not overlap."""
 from __future__ import annotations
 
-import html
+import json
 from pathlib import Path
 
-from genforge.evaluation.report import CSS, LOWER_IS_BETTER, NEAR_HALF_IS_BETTER
+from genforge.core.errors import GenforgeError
+from genforge.evaluation.report import CSS, LOWER_IS_BETTER, NEAR_HALF_IS_BETTER, h
 
 # provenance fields that must agree for two values of a metric to be comparable at all
 COMPARABLE_ON = ("sha256", "n_generated", "n_real", "split", "n_members", "critic")
+MAX_METRICS_BYTES = 50 * 2**20  # a real metrics.json is a few kB
+
+
+def _show(value) -> str:
+    return repr(value)[:40]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_result(result, source: str) -> dict:
+    """The metrics.json shape compare reads, or a one-line GenforgeError naming source and metric."""
+    if not isinstance(result, dict):
+        raise GenforgeError(f"{source} is not a JSON object; re-run `genforge eval` to rewrite it")
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict):
+        raise GenforgeError(f"{source}: 'metrics' is not a mapping (got {_show(metrics)}); re-run `genforge eval` to rewrite it")
+    for name, m in metrics.items():
+        where = f"{source}: metric {_show(name)}"
+        if not isinstance(name, str) or not name.isprintable():  # control characters would rewrite the terminal
+            raise GenforgeError(f"{where}: the name is not printable text; re-run `genforge eval` to rewrite it")
+        if not isinstance(m, dict):
+            raise GenforgeError(f"{where} is not a mapping (got {_show(m)}); re-run `genforge eval` to rewrite it")
+        ci = m.get("ci95")
+        if not _is_number(m.get("value")):
+            problem = f"value is not a number (got {_show(m.get('value'))})"
+        elif ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci))):
+            problem = f"ci95 is not null or two numbers (got {_show(ci)})"
+        elif not isinstance(m.get("provenance"), dict):
+            problem = f"provenance is not a mapping (got {_show(m.get('provenance'))})"
+        else:
+            continue
+        raise GenforgeError(f"{where}: {problem}; re-run `genforge eval` to rewrite it")
+    return result
+
+
+def load_metrics(path: Path) -> dict:
+    """Read and check an eval/metrics.json, which anyone could have edited: bounded, one-line errors."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_METRICS_BYTES + 1)
+    except FileNotFoundError:
+        raise GenforgeError(f"{path} does not exist; run `genforge eval` first") from None
+    except OSError as err:
+        raise GenforgeError(f"{path} cannot be read ({err.strerror or err}); check its permissions") from None
+    if len(raw) > MAX_METRICS_BYTES:
+        raise GenforgeError(f"{path} is larger than {MAX_METRICS_BYTES // 2**20} MB, far more than a metrics.json holds; "
+                            "re-run `genforge eval` to rewrite it")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # bad UTF-8, bad JSON, nesting deep enough to exhaust the stack
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GenforgeError(f"{path} is not valid JSON ({reason[:80]}); re-run `genforge eval` to rewrite it") from None
+    return check_result(data, str(path))
 
 
 def compare(a: dict, b: dict) -> list[dict]:
     """Rows: metric, value A, value B, which is better, and whether the gap exceeds both CIs."""
+    check_result(a, "run A")
+    check_result(b, "run B")
     rows = []
     for name in a["metrics"]:
         if name not in b["metrics"]:
@@ -48,11 +107,11 @@ def format_rows(rows: list[dict], name_a: str, name_b: str) -> str:
 
 def write_html(rows: list[dict], name_a: str, name_b: str, path: Path) -> Path:
     body = "".join(
-        f"<tr><td>{r['metric']}</td><td>{r['a']:.4g}</td><td>{r['b']:.4g}</td><td>{r['better']}</td>"
+        f"<tr><td>{h(r['metric'])}</td><td>{h(r['a'], '.4g')}</td><td>{h(r['b'], '.4g')}</td><td>{h(r['better'])}</td>"
         f"<td>{'yes' if r['significant'] else 'no'}</td><td>{'yes' if r['comparable'] else 'no'}</td></tr>" for r in rows)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>compare</title><style>{CSS}</style></head><body>"
-            f"<h1>A: {html.escape(name_a)}<br>B: {html.escape(name_b)}</h1><table><tr><th>metric</th><th>A</th><th>B</th>"
+            f"<h1>A: {h(name_a)}<br>B: {h(name_b)}</h1><table><tr><th>metric</th><th>A</th><th>B</th>"
             f"<th>better</th><th>CIs separate</th><th>comparable</th></tr>{body}</table></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
+    path.write_text(page, encoding="utf-8", errors="replace")  # the page declares utf-8, whatever the locale
     return path

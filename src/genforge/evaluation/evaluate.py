@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from genforge.core.config import MAX_SAMPLES, MAX_SEED
 from genforge.core.errors import GenforgeError
 from genforge.core.registry import EXTRACTORS
 from genforge.data.prepare import PreparedData
@@ -38,7 +39,6 @@ class Critic:
 
     score: Callable[[torch.Tensor, torch.Tensor | None], np.ndarray]  # (uint8 images, labels) -> (N,)
     provenance: dict
-MAX_SAMPLES = 100_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ def _check(settings: EvalSettings, data: PreparedData) -> None:
         raise GenforgeError(f"--split must be val or test, got '{settings.split}'")
     if not 2 <= settings.n <= MAX_SAMPLES:
         raise GenforgeError(f"--n must be between 2 and {MAX_SAMPLES}, got {settings.n}")
+    if not 0 <= settings.seed <= MAX_SEED:
+        raise GenforgeError(f"--seed must be from 0 to {MAX_SEED}, got {settings.seed}")
+    if not 2 <= settings.resamples <= 10_000:
+        raise GenforgeError(f"--resamples must be from 2 to 10000 (a bootstrap CI needs resamples; 50+ is sensible), "
+                            f"got {settings.resamples}")
     available = len(getattr(data, settings.split))
     if available < 2:
         raise GenforgeError(f"the {settings.split} split has {available} images; "

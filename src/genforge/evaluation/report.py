@@ -53,33 +53,55 @@ def _plot(draw) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def h(value, spec: str = "") -> str:
+    """The one way a value reaches the page (text or a quoted attribute): a number formatted by spec,
+    None as a dash, anything else escaped text.
+
+    metrics.json, run paths and class folder names are user input: a name like ``<img onerror=...>``
+    must show as text, and a string where a float belongs must not raise mid-report.
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return html.escape(format(value, spec))
+    return html.escape(str(value))
+
+
 def _img(b64: str, alt: str, cls: str = "") -> str:
-    return f'<img class="{cls}" alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+    return f'<img class="{h(cls)}" alt="{h(alt)}" src="data:image/png;base64,{h(b64)}">'
+
+
+def _ci(ci) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return f"{h(ci[0], '.4g')} – {h(ci[1], '.4g')}"
+    return h(ci)
+
+
+def _metric_row(name: str, m) -> str:
+    if not isinstance(m, dict):  # a tampered block: show it, do not guess
+        return f"<tr><td>{h(name)}</td><td colspan='5'>{h(m)}</td></tr>"
+    p = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
+    warnings = m.get("warnings") or []
+    warn = "".join(f'<div class="warn">⚠ {h(w)}</div>' for w in (warnings if isinstance(warnings, list) else [warnings]))
+    return (f"<tr><td>{h(name)}<br><small>{h(direction(name))}</small>{warn}</td><td>{h(m.get('value'), '.4g')}</td>"
+            f"<td>{_ci(m.get('ci95'))}</td><td>{h(m.get('floor'), '.4g')}</td>"
+            f"<td>{h(p.get('n_real'))} / {h(p.get('n_generated'))}</td><td>{h(p.get('extractor') or p.get('critic'))}</td></tr>")
 
 
 def metrics_table(metrics: dict) -> str:
     rows = ["<tr><th>metric</th><th>value</th><th>95% CI</th><th>real-vs-real floor</th><th>N real / gen</th>"
             "<th>features / scored by</th></tr>"]
-    for name, m in metrics.items():
-        p = m["provenance"]
-        ci = "–" if m["ci95"] is None else f"{m['ci95'][0]:.4g} – {m['ci95'][1]:.4g}"
-        floor = "–" if m["floor"] is None else f"{m['floor']:.4g}"
-        better = direction(name)
-        warn = "".join(f'<div class="warn">⚠ {html.escape(w)}</div>' for w in m["warnings"])
-        rows.append(f"<tr><td>{name}<br><small>{better}</small>{warn}</td><td>{m['value']:.4g}</td><td>{ci}</td>"
-                    f"<td>{floor}</td><td>{p.get('n_real', '–')} / {p.get('n_generated', '–')}</td>"
-                    f"<td>{html.escape(str(p.get('extractor') or p.get('critic', '–')))}</td></tr>")
+    rows += [_metric_row(name, m) for name, m in metrics.items()]
     return "<table>" + "".join(rows) + "</table>"
 
 
 def _class_grid(fake: torch.Tensor, labels: torch.Tensor | None, classes: list[str]) -> str:
     if labels is None:
         return _img(_png(make_grid(fake[:100], 10)), "generated samples", "px")
-    rows = []
-    for c in range(min(len(classes), 20)):
-        idx = (labels == c).nonzero().flatten()[:10]
-        rows.append(fake[idx])
-    return _img(_png(make_grid(torch.cat(rows), 10)), "generated samples, one row per class", "px")
+    shown = classes[:20]
+    rows = [fake[(labels == c).nonzero().flatten()[:10]] for c in range(len(shown))]
+    grid = _img(_png(make_grid(torch.cat(rows), 10)), "generated samples, one row per class", "px")
+    return f"<figure>{grid}<figcaption>rows, top to bottom: {h(', '.join(map(str, shown)))}</figcaption></figure>"
 
 
 def _pairs(result: dict, train_x: torch.Tensor) -> str:
@@ -87,7 +109,7 @@ def _pairs(result: dict, train_x: torch.Tensor) -> str:
     figs = []
     for p in result["closest_pairs"]:
         pair = torch.stack([fake[p["generated"]], train_x[p["train"]]])
-        figs.append(f"<figure>{_img(_png(make_grid(pair, 2), 4), 'pair', 'px')}<figcaption>ratio {p['ratio']:.2f}</figcaption></figure>")
+        figs.append(f"<figure>{_img(_png(make_grid(pair, 2), 4), 'pair', 'px')}<figcaption>ratio {h(p['ratio'], '.2f')}</figcaption></figure>")
     return "".join(figs)
 
 
@@ -133,8 +155,8 @@ def _curves(records: list[dict]) -> str:
 def write_report(result: dict, path: Path, title: str, classes: list[str], train_x: torch.Tensor, records: list[dict]) -> Path:
     arrays = result["_arrays"]
     public = {k: v for k, v in result.items() if k != "_arrays"}
-    body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p>Evaluated in {result['seconds']}s. Each metric: value, bootstrap 95% CI, and the real-vs-real floor "
+    body = [f"<h1>{h(title)}</h1>",
+            f"<p>Evaluated in {h(result['seconds'])}s. Each metric: value, bootstrap 95% CI, and the real-vs-real floor "
             "(the same metric between real train and real reference images: the best a generator can hope for at this N). "
             "See docs/metrics.md for what each one means and when it lies.</p>",
             "<h2>Metrics</h2>", metrics_table(result["metrics"]),
@@ -144,10 +166,10 @@ def write_report(result: dict, path: Path, title: str, classes: list[str], train
             "by the memorisation ratio (distance to nearest train / that image's nearest-neighbour distance; < 0.5 is flagged).</p>",
             _pairs(result, train_x),
             "<h2>Real vs generated features</h2>", _pca(arrays["real_features"], arrays["fake_features"]),
-            "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(public, indent=2))}</pre>"]
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>"
+            "<h2>Provenance</h2>", f"<pre>{h(json.dumps(public, indent=2, default=str))}</pre>"]
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{h(title)}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page)
+    tmp.write_text(page, encoding="utf-8", errors="replace")  # the page declares utf-8, whatever the locale
     tmp.replace(path)
     return path

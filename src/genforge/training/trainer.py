@@ -18,7 +18,7 @@ import torch
 
 from genforge import __version__
 from genforge.core import checkpoint as ck
-from genforge.core.config import RunConfig, config_to_json, parse_duration
+from genforge.core.config import MAX_STEPS, RunConfig, config_to_json, parse_duration
 from genforge.core.errors import ConfigError, TrainingDiverged
 from genforge.core.images import save_png
 from genforge.core.registry import SELECTION_METRICS, TASKS
@@ -93,6 +93,8 @@ class Trainer:
         self.step, self.best_value, self.best_step, self.bad_evals = 0, math.inf, None, 0
         self.total = cfg.train.steps
         self.last_saved: int | None = None
+        self.last_save_time = time.monotonic()
+        self.initialised = False  # weights copied from train.init_from
 
     # ---- state ---------------------------------------------------------------------------
     def _state(self, selection: float | None) -> dict[str, Any]:
@@ -113,22 +115,43 @@ class Trainer:
     def save(self, selection: float | None = None) -> ck.Checkpoint:
         nets = {name: net.state_dict() for name, net in self.task.networks().items()}
         ckpt = ck.save_checkpoint(self.run.checkpoints_dir, self.step, nets, self.task.optimizers(), self._state(selection))
-        ck.prune(self.run.checkpoints_dir, self.cfg.train.keep_last)
-        self.last_saved = self.step
+        ck.prune(self.run.checkpoints_dir, self.cfg.train.keep_last, warn=self.log)
+        self.last_saved, self.last_save_time = self.step, time.monotonic()
         return ckpt
 
     def restore(self, ckpt: ck.Checkpoint) -> None:
+        """Load everything a verified checkpoint holds; CheckpointError if any of it does not fit this run."""
+        try:
+            self._restore(ckpt)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OverflowError) as err:
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            raise ck.CheckpointError(f"checkpoint {ckpt.step} does not fit this run ({reason})") from None
+
+    def _restore(self, ckpt: ck.Checkpoint) -> None:
         state = ckpt.state()
+        saved = state["data_info"]
+        if saved["content_hash"] != self.data.info.content_hash:
+            raise ConfigError(f"{self.cfg.data.name} changed since checkpoint {ckpt.step} was written (content hash "
+                              "differs); resuming would train on other data. Train a new run, or --init-from this one")
+        if saved.get("prep_hash") != self.data.info.prep_hash:
+            self.log(f"warning: {self.cfg.data.name} is prepared differently than when checkpoint {ckpt.step} was "
+                     "written (a newer image decoder or preprocessing); training continues on the data as it loads now")
         for name, net in self.task.networks().items():
             net.load_state_dict(ck.load_tensors(ckpt, name))
         for name, opt in self.task.optimizers().items():
             ck.load_optimizer(ckpt, name, opt)
         restore_rng(state["rng"], self.task.generators())
+        epoch, offset = state["data"]["epoch"], state["data"]["offset"]
+        if not (type(epoch) is int and type(offset) is int and 0 <= epoch <= 2**40 and 0 <= offset <= self.stream.n):
+            raise ValueError(f"data position {state['data']!r} is out of range")
         self.stream.load_state(state["data"])
-        self.step = state["step"]
-        best = state["best"]
-        self.best_step, self.best_value = best["step"], math.inf if best["value"] is None else best["value"]
-        self.bad_evals = state["bad_evals"]
+        best, bad_evals = state["best"], state["bad_evals"]
+        best_value = ck.finite_number(best["value"])  # NaN or a string is "no best yet", never the best
+        if not (best["step"] is None or type(best["step"]) is int) or type(bad_evals) is not int:
+            raise ValueError("best/bad_evals are malformed")
+        self.step = ckpt.step
+        self.best_step, self.best_value = best["step"], math.inf if best_value is None else best_value
+        self.bad_evals = bad_evals
         self.last_saved = self.step
         check_threads(state.get("threads"))
 
@@ -146,6 +169,7 @@ class Trainer:
                     f"cannot fine-tune from {source.path}: its {name} does not fit this data "
                     f"(image size, channels or classes differ): {str(err).splitlines()[0]}"
                 ) from None
+        self.initialised = True
         self.log(f"initialised from {ckpt.path}")
 
     # ---- warm-up: time estimate without changing the run ------------------------------------
@@ -178,16 +202,18 @@ class Trainer:
         return t_step, t_eval
 
     def _plan(self, t_step: float, t_eval: float) -> None:
+        """Print the estimate; convert a time budget into steps (from the current step on) and record them."""
         spe = self.stream.steps_per_epoch
         self.log(f"estimate: {t_step * spe:.1f}s per epoch ({spe} steps of {self.batch_size}), "
                  f"{t_eval:.2f}s per evaluation, peak memory {peak_memory_mb(self.device):.0f} MB")
         if self.cfg.train.time_budget:
             budget = parse_duration(self.cfg.train.time_budget)
-            steps = max(int(budget / (t_step + t_eval / self.cfg.train.eval_every)), 1)
+            more = max(int(budget / (t_step + t_eval / self.cfg.train.eval_every)), 1)
+            steps = min(self.step + more, MAX_STEPS)
             self.cfg = self.cfg.model_copy(update={"train": self.cfg.train.model_copy(update={"steps": steps})})
-            ck.atomic_write_text(self.run.path / "config.json", config_to_json(self.cfg))
             self.total = steps
-            self.log(f"time budget {self.cfg.train.time_budget} -> {steps} steps (recorded in config.json)")
+            self.log(f"time budget {self.cfg.train.time_budget} -> {more} steps, to step {steps} (recorded in config.json)")
+        ck.atomic_write_text(self.run.path / "config.json", config_to_json(self.cfg))
 
     # ---- the loop -------------------------------------------------------------------------
     def _set_lr(self, step: int) -> None:
@@ -236,24 +262,66 @@ class Trainer:
             logger.log_histograms(self.step, self.task.networks()["generator"], "generator")
         return value, improved
 
-    def fit(self, resume: bool = False) -> TrainResult:
+    def _resume(self) -> bool:
+        """Restore the newest intact checkpoint that fits; False when none was ever committed (start from 0).
+
+        Corrupt checkpoints (and ones that verify but do not load) are quarantined, but only once an
+        intact one has been restored: with none intact the run is refused and nothing is touched.
+        """
+        intact, corrupt = ck.partition(self.run.checkpoints_dir)
+        if not intact:
+            if corrupt or ck.quarantined(self.run.checkpoints_dir):
+                first = corrupt[0][1] if corrupt else "only quarantined *.corrupt checkpoints remain"
+                raise ck.CheckpointError(f"{self.run.path} has no intact checkpoint ({first}); nothing was changed or "
+                                         "deleted. Inspect the checkpoints, or train a new run")
+            self.log(f"{self.run.path} has no committed checkpoint yet; starting it from step 0 with its config")
+            return False
+        unusable = list(corrupt)
+        for _, reason in (c for c in corrupt if c[0].step > intact[-1].step):
+            self.log(f"warning: {reason}; falling back to an earlier checkpoint")
+        for ckpt in reversed(intact):
+            try:
+                self.restore(ckpt)
+                break
+            except ck.CheckpointError as err:
+                unusable.append((ckpt, str(err)))
+                self.log(f"warning: {err}; falling back to an earlier checkpoint")
+        else:
+            raise ck.CheckpointError(f"no checkpoint of {self.run.path} fits its config.json (newest: {unusable[len(corrupt)][1]}); "
+                                     "nothing was changed. Was config.json edited?")
+        if self.total < self.step:
+            raise ConfigError(f"--steps {self.total} is below the current step {self.step} of {self.run.path}; "
+                              f"pass a larger --steps to continue (or sample from the run as it is)")
+        for ckpt, reason in unusable:
+            if ckpt.path.exists():
+                ck.quarantine(ckpt, reason, self.log)
+        return True
+
+    def _start(self) -> None:
+        """A new run (or one with no committed checkpoint): fine-tune source, warm-up estimate, checkpoint at step 0."""
+        if self.cfg.train.init_from and not self.initialised:
+            from genforge.core.runs import open_run
+
+            self.init_from(open_run(self.cfg.train.init_from))
+        self._plan(*self.warmup())
+        self.save()  # a kill in the first minutes loses only those minutes
+
+    def fit(self, resume: bool = False, replan: bool = False) -> TrainResult:
+        """Train to ``cfg.train.steps`` (or, with ``replan``, for ``cfg.train.time_budget`` more). The caller holds
+        the run's writer lock."""
         t_start = time.perf_counter()
         removed = ck.clean_stale(self.run.checkpoints_dir)
         if removed:
             self.log(f"removed unfinished checkpoint(s) from an interrupted save: {', '.join(removed)}")
-        if resume:
-            ckpt = ck.newest_intact(self.run.checkpoints_dir, warn=self.log)
-            if ckpt is None:
-                raise ck.CheckpointError(f"{self.run.path} has no intact checkpoint to resume from; start a new run")
-            self.restore(ckpt)
+        if resume and self._resume():
+            if replan and self.cfg.train.time_budget:
+                self._plan(*self.warmup())
+            else:  # the new config fits the restored state: only now may it replace config.json
+                ck.atomic_write_text(self.run.path / "config.json", config_to_json(self.cfg))
             self.run.truncate_metrics(self.step)
             self.log(f"resuming {self.run.path} from step {self.step}")
         else:
-            if self.cfg.train.init_from:
-                from genforge.core.runs import open_run
-
-                self.init_from(open_run(self.cfg.train.init_from))
-            self._plan(*self.warmup())
+            self._start()
         stopped_early = interrupted = False
         with TrainLogger(self.run, self.total, self.step) as logger, _StopFlag() as stop:
             while self.step < self.total:
@@ -265,7 +333,9 @@ class Trainer:
                 value, improved = self.maybe_eval(logger)
                 patience = self.cfg.train.patience
                 stopped_early = value is not None and patience is not None and self.bad_evals >= patience
-                if improved or stopped_early or stop.set or self.step % self.cfg.train.checkpoint_every == 0 or self.step == self.total:
+                due = self.step % self.cfg.train.checkpoint_every == 0 or self.step == self.total or \
+                    time.monotonic() - self.last_save_time >= 60 * self.cfg.train.checkpoint_minutes
+                if improved or stopped_early or stop.set or due:
                     self.save(value)
                 if stopped_early:
                     logger.print(f"early stopping at step {self.step}: no improvement in {patience} evaluations")
