@@ -193,3 +193,18 @@ def _rebind(parser, func):
     for action in parser._subparsers._group_actions:
         action.choices["sample"].set_defaults(func=func)
     return parser
+
+
+def test_truncated_newest_with_keep_last_1_loses_nothing(run, capsys):
+    """The issue's reproduction: truncate the newest checkpoint's EMA, resume with keep_last=1. The resume falls back
+    to checkpoint 10; the corrupt 20 is kept as 20.corrupt; after the saves the run holds intact checkpoints only."""
+    f = run / "checkpoints" / "20" / "ema.safetensors"
+    f.write_bytes(f.read_bytes()[:100])
+    rc, err = cli_main("train", "--resume", str(run), "--steps", "30", "--set", "train.keep_last=1", capsys=capsys)
+    assert rc == 0, err
+    assert "from step 10" in err and "20.corrupt" in err
+    assert (run / "checkpoints" / "20.corrupt" / "ema.safetensors").stat().st_size == 100  # kept as it was
+    intact, corrupt = ck.partition(run / "checkpoints")
+    assert corrupt == [] and intact[-1].step == 30
+    best = ck.best_checkpoint(intact)
+    assert {c.step for c in intact} == {30, best.step}  # keep_last newest + the best, all verified
