@@ -1,4 +1,5 @@
 """Repository rules that a reviewer would otherwise have to remember."""
+import ast
 import re
 import subprocess
 import sys
@@ -35,16 +36,62 @@ def _layer(name: str) -> int:
     return next(i for i, group in enumerate(LAYERS) if name in group)
 
 
-def test_imports_point_down_only():
-    import ast
+# Calls that import a module named by a string. The one function allowed to pass them a computed
+# name (and so to import upward) is plug-in discovery, which must import every layer's plug-ins.
+IMPORT_BY_NAME = {"__import__", "import_module", "find_spec", "resolve_name", "run_module"}  # by the called name
+IMPORTS_BY_COMPUTED_NAME = {("core/registry.py", "discover_plugins")}
+MODULE_NAME = re.compile(r"genforge(\.\w+)+")
 
-    upward = []
-    for path in PKG.rglob("*.py"):
-        rel = path.relative_to(PKG)
+
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _imported_modules(tree: ast.AST, exempt: set[int]):
+    """(line, module name or None) for every import in ``tree``; None: an import by a name computed at run time."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "genforge":
+            yield from ((node.lineno, f"genforge.{alias.name}") for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Call) and _called_name(node) in IMPORT_BY_NAME and id(node) not in exempt:
+            arg = node.args[0] if node.args else None
+            literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            yield node.lineno, arg.value if literal else None
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_NAME.fullmatch(node.value):
+            yield node.lineno, node.value  # a module name kept as data, e.g. in a list later imported
+
+
+def upward_imports(pkg: Path) -> list[str]:
+    """Every import in ``pkg`` that points up (DESIGN §2), by statement, by call or by module name kept as data."""
+    upward = set()
+    for path in pkg.rglob("*.py"):
+        rel = path.relative_to(pkg)
         own = _layer(rel.parts[0].removesuffix(".py"))
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("genforge."):
-                target = node.module.split(".")[1]
-                if _layer(target) > own:
-                    upward.append(f"{rel}:{node.lineno} imports {node.module}")
-    assert upward == []
+        tree = ast.parse(path.read_text())
+        exempt = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                  and (rel.as_posix(), f.name) in IMPORTS_BY_COMPUTED_NAME for n in ast.walk(f)}
+        for line, module in _imported_modules(tree, exempt):
+            if module is None:
+                upward.add(f"{rel}:{line} imports a module by a name computed at run time")
+            elif module.startswith("genforge.") and _layer_of_module(module) > own:
+                upward.add(f"{rel}:{line} imports {module}")
+    return sorted(upward)
+
+
+def _layer_of_module(module: str) -> int:
+    """Layer of ``genforge.<top>...``; -1 when <top> is no module (``from genforge import __version__``)."""
+    top = module.split(".")[1]
+    return _layer(top) if any(top in group for group in LAYERS) else -1
+
+
+def test_every_module_has_a_layer():
+    tops = {p.name.removesuffix(".py") for p in PKG.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert sorted(t for t in tops if not any(t in group for group in LAYERS)) == []
+
+
+def test_imports_point_down_only():
+    assert upward_imports(PKG) == []

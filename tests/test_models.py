@@ -1,4 +1,12 @@
-"""Contract suite: every registered model builds, runs forward, and saves/loads bit-exactly."""
+"""Contract suite: every registered model builds, runs forward, and saves/loads bit-exactly.
+
+Also the registry's promise that a plug-in needs no edit elsewhere: built-ins are discovered,
+third-party ones arrive through the ``genforge.plugins`` entry-point group.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -55,9 +63,68 @@ def test_unknown_name_suggests():
         MODELS.get("cgn")
 
 
-def test_registering_needs_no_edit_elsewhere():
+def test_registry_rejects_a_second_plugin_under_one_name():
     reg = Registry("widget")
     reg.register("a")(1)
     assert reg.get("a") == 1 and "a" in reg and reg.names() == ["a"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="widget 'a' is already registered"):
         reg.register("a")(2)
+
+
+# DESIGN §2: registering needs no edit elsewhere, not even a list in core/.
+PKG = Path(__file__).resolve().parents[1] / "src" / "genforge"
+
+
+def _python(code: str, cwd: Path | None = None) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_discovery_imports_every_module_that_registers():
+    registering = {".".join(("genforge", *p.relative_to(PKG).with_suffix("").parts)).removesuffix(".__init__")
+                   for p in PKG.rglob("*.py") if ".register(" in p.read_text() and p != PKG / "core" / "registry.py"}
+    code = ("import sys; from genforge.core.registry import MODELS; MODELS.names(); "
+            "print(' '.join(m for m in sys.modules if m.startswith('genforge')))")
+    imported = set(_python(code).split())
+    assert len(registering) > 10 and registering - imported == set()
+    assert {"genforge.cli", "genforge.api", "genforge.__main__"} & imported == set()  # nothing above the plug-ins
+
+
+PLUGIN = """from genforge.core.registry import DATASETS
+
+
+@DATASETS.register("plugin-digits")
+def plugin_digits():
+    raise NotImplementedError
+"""
+
+
+def test_a_third_party_plugin_arrives_through_its_entry_point(tmp_path):
+    (tmp_path / "gf_test_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "gf_test_plugin-0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gf_test_plugin\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text("[genforge.plugins]\ngf_test_plugin = gf_test_plugin\n")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from genforge.core.registry import DATASETS; "
+            "print(' '.join(DATASETS.names()))")
+    names = _python(code).split()
+    assert "plugin-digits" in names and "digits" in names
+
+
+def test_a_broken_plugin_is_named_in_the_error(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from genforge.core import registry
+    from genforge.core.errors import GenforgeError
+
+    broken = EntryPoint(name="gf_broken", value="gf_no_such_module", group=registry.PLUGIN_GROUP)
+    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [broken] if group == registry.PLUGIN_GROUP else [])
+    with pytest.raises(GenforgeError, match="plug-in 'gf_broken' \\(gf_no_such_module, entry-point group "
+                                            "'genforge.plugins'\\) failed to load: No module named"):
+        MODELS.names()
+
+
+def test_import_genforge_imports_no_plugin_module():
+    assert _python("import sys, genforge; print([m for m in sys.modules if m.startswith('genforge.')])") == "[]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 
@@ -39,7 +38,3 @@ def save_png(grid: torch.Tensor, path: Path, text: dict[str, str] | None = None,
 def read_png_text(path: Path) -> dict[str, str]:
     with Image.open(path) as img:
         return dict(getattr(img, "text", {}) or {})
-
-
-def to_numpy_nhwc(images: torch.Tensor) -> np.ndarray:
-    return images.permute(0, 2, 3, 1).numpy()

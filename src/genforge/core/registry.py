@@ -1,33 +1,86 @@
 """One registry type for every plug-in kind: datasets, models, objectives, samplers, metrics.
 
-A plug-in registers itself with a decorator in its own module; nothing else is edited. Built-in
-plug-in modules are imported on first lookup (not at package import), so importing genforge
-has no side effects.
+A plug-in registers itself with a decorator in its own module; nothing else is edited, not even a
+list here. On the first lookup of any registry, :func:`discover_plugins` imports every genforge
+module whose source calls ``.register(`` and then every third-party module declared in the
+``genforge.plugins`` entry-point group. Importing genforge itself imports none of them.
 """
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from genforge.core.errors import ConfigError, did_you_mean
+from genforge.core.errors import ConfigError, GenforgeError, did_you_mean
 
 T = TypeVar("T")
 
-# Modules whose import registers the built-in plug-ins of each kind.
-_BUILTINS: dict[str, tuple[str, ...]] = {
-    "dataset": ("genforge.data.builtin",),
-    "model": ("genforge.models.dcgan", "genforge.models.cgan"),
-    "task": ("genforge.training.gan",),
-    "gan_loss": ("genforge.training.objectives.gan_losses",),
-    "gan_penalty": ("genforge.training.objectives.penalties",),
-    "selection_metric": ("genforge.evaluation.selection",),
-    "extractor": ("genforge.evaluation.extractors",),
-    "metric": ("genforge.evaluation.metrics.fid", "genforge.evaluation.metrics.kid",
-               "genforge.evaluation.metrics.prdc", "genforge.evaluation.metrics.classifier_score",
-               "genforge.evaluation.metrics.memorisation", "genforge.evaluation.metrics.conditional",
-               "genforge.evaluation.metrics.privacy"),
-}
+PLUGIN_GROUP = "genforge.plugins"
+# DESIGN §2: plug-ins live in the building-block and process layers. core/ holds the registry and
+# the entry-point layer holds no logic, so neither is searched (importing __main__ would run the CLI).
+_NOT_PLUGIN_HOMES = frozenset({"core", "cli", "api", "demo", "__main__", "serving"})
+
+_lock = threading.RLock()
+_discovered = False
+_discovering = False
+
+
+def _calls_register(source: Path) -> bool:
+    return source.is_file() and ".register(" in source.read_text(encoding="utf-8")
+
+
+def _builtin_plugin_modules() -> list[str]:
+    """Names of the genforge modules whose source calls ``.register(``; reads their text, imports none."""
+    import pkgutil
+
+    import genforge
+
+    found, stack = [], [(list(genforge.__path__), "genforge.")]
+    while stack:
+        path, prefix = stack.pop()
+        for info in pkgutil.iter_modules(path, prefix):
+            leaf = info.name.removeprefix(prefix)
+            if prefix == "genforge." and leaf in _NOT_PLUGIN_HOMES:
+                continue
+            where = Path(info.module_finder.path, leaf)  # genforge is installed as source files
+            if info.ispkg:
+                stack.append(([str(where)], info.name + "."))
+            if _calls_register(where / "__init__.py" if info.ispkg else where.with_suffix(".py")):
+                found.append(info.name)
+    return sorted(found)
+
+
+def discover_plugins() -> None:
+    """Import the built-in plug-in modules, then the third-party ones; once per process.
+
+    The one place that imports genforge modules by name (the layering test names it as its
+    exception). A lookup made while a plug-in module is being imported sees what is registered so
+    far; a failed discovery is retried, and fails again, on the next lookup.
+    """
+    global _discovered, _discovering
+    if _discovered:
+        return
+    with _lock:
+        if _discovered or _discovering:
+            return
+        _discovering = True
+        try:
+            for name in _builtin_plugin_modules():
+                importlib.import_module(name)
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group=PLUGIN_GROUP):
+                try:
+                    ep.load()
+                except Exception as exc:
+                    dist = f" from package '{ep.dist.name}'" if ep.dist else ""
+                    raise GenforgeError(f"plug-in '{ep.name}' ({ep.value}{dist}, entry-point group "
+                                        f"'{PLUGIN_GROUP}') failed to load: {exc}; fix or uninstall it") from exc
+            _discovered = True
+        finally:
+            _discovering = False
 
 
 class Registry(Generic[T]):
@@ -36,7 +89,6 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
-        self._loaded = False
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -47,20 +99,14 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def _load_builtins(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            for module in _BUILTINS.get(self.kind, ()):
-                importlib.import_module(module)
-
     def get(self, name: str) -> T:
-        self._load_builtins()
+        discover_plugins()
         if name not in self._items:
             raise ConfigError(f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}")
         return self._items[name]
 
     def names(self) -> list[str]:
-        self._load_builtins()
+        discover_plugins()
         return sorted(self._items)
 
     def unregister(self, name: str) -> None:
@@ -68,7 +114,7 @@ class Registry(Generic[T]):
         self._items.pop(name, None)
 
     def __contains__(self, name: Any) -> bool:
-        self._load_builtins()
+        discover_plugins()
         return name in self._items
 
 

@@ -27,7 +27,3 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
             covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
-
-
-def fd_features(a: np.ndarray, b: np.ndarray) -> float:
-    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))

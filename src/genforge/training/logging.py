@@ -51,9 +51,6 @@ class TrainLogger:
         info = f"{img_s:6.0f} img/s  " + "  ".join(f"{k} {v:+.3f}" for k, v in losses.items() if k.startswith("loss"))
         self.progress.update(self.bar, completed=step, info=info)
 
-    def advance(self, step: int) -> None:
-        self.progress.update(self.bar, completed=step)
-
     def log_eval(self, step: int, name: str, value: float, seconds: float, best: float) -> None:
         self.run.append_metrics({"step": step, "eval": {name: value, "seconds": round(seconds, 3)}})
         self.tb.add_scalar(f"eval/{name}", value, step)
