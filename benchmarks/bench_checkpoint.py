@@ -18,7 +18,7 @@ def bench_checkpoint(quick: bool = False) -> dict:
     info = DataInfo(1, 28, 10, tuple("0123456789"), (0.13,), (0.31,), "bench", "bench", 4000, 500, 500)
     task = GANTask(RunConfig(), info, torch.device("cpu"))
     x, y = torch.rand(16, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (16,))
-    task.train_step(x, y, 0)  # optimizer state exists
+    task.train_step({"x": x, "y": y}, 0)  # optimizer state exists
     reps = 5 if quick else 20
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)

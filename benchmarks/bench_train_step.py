@@ -28,7 +28,7 @@ def bench_train_step(quick: bool = False) -> dict:
     task = GANTask(RunConfig(), info, torch.device("cpu"))
     x = torch.rand(batch, 1, 28, 28) * 2 - 1
     y = torch.randint(0, 10, (batch,))
-    ours = _rate(lambda: task.train_step(x, y, 0), batch, n)
+    ours = _rate(lambda: task.train_step({"x": x, "y": y}, 0), batch, n)
     G, D = classic_dcgan()
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))

@@ -1,5 +1,6 @@
 """`genforge eval` / `compare` end to end on a tiny run, and the evaluation's bad inputs."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,9 +10,12 @@ from conftest import TINY, run_cli, train_on_npz, write_npz
 from genforge.api import evaluate_run, train
 from genforge.core.config import DataConfig
 from genforge.core.errors import GenforgeError
+from genforge.core.registry import METRICS
 from genforge.data.prepare import prepare
 from genforge.evaluation.classifier import JUDGE, cache_dir, get_classifier
-from genforge.evaluation.evaluate import EvalSettings, wilson
+from genforge.evaluation.evaluate import EvalSettings
+from genforge.evaluation.metrics.bootstrap import wilson
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec, direction_of, registered_specs
 
 quiet = lambda m: None  # noqa: E731
 FAST = EvalSettings(n=200, resamples=10, cas=True)
@@ -29,8 +33,10 @@ def test_every_metric_has_value_ci_floor_and_provenance(evaluated):
     expected = {"fid", "kid_mean", "precision", "recall", "density", "coverage", "classifier_score",
                 "conditional_accuracy", "cas", "memorisation", "membership_auc", "membership_auc_critic"}
     assert set(result["metrics"]) == expected
+    declared = {row: spec.direction for spec in registered_specs().values() for row in spec.rows}
     for name, m in result["metrics"].items():
         assert np.isfinite(m["value"]) and m["floor"] is not None, name
+        assert m["direction"] == declared[name], name
         lo, hi = m["ci95"]
         assert lo <= hi, name
         p = m["provenance"]
@@ -171,6 +177,65 @@ def test_eval_when_the_dataset_changed(tmp_path):
     write_npz(data, 130, size=16, seed=2)  # other size
     p = run_cli("eval", str(run), "--n", "20")
     assert p.returncode == 2 and "generates 1x8px images but its data now loads as 1x16px" in p.stderr
+
+
+def test_a_registered_metric_is_an_evaluated_metric(evaluated, tmp_path):
+    """evaluate() computes exactly what the registry holds: a metric registered here comes out with its
+    declaration; one whose input this evaluation lacks is skipped."""
+    run, _ = evaluated
+    shutil.copytree(run, tmp_path / "run")  # leave the shared run's eval/ as the other tests wrote it
+    seen = []
+
+    def mean_gap(inputs):
+        seen.append(inputs)
+        return {"mean_gap": Estimate(abs(inputs.real_features.mean() - inputs.fake_features.mean()),
+                                     provenance={"note": "made up"}, extras={"gap_note": "extra"})}
+
+    def refuse(inputs):
+        raise AssertionError("computed without its input")
+
+    gap_floor = Floor(lambda i: {"mean_gap": abs(i.real_features.mean() - i.half_features.mean())}, "{n_half} vs {split}")
+    METRICS.register("test_mean_gap")(MetricSpec(("mean_gap",), ("features",), "lower", "none", mean_gap, gap_floor))
+    METRICS.register("test_needs_images")(MetricSpec(("never",), ("images",), "higher", "wilson", refuse))
+    try:
+        result = evaluate_run(tmp_path / "run", EvalSettings(n=50, resamples=2, cas=False), log=quiet)
+        expected = {row: spec.direction for spec in registered_specs().values()
+                    if set(spec.inputs) <= seen[0].available() for row in spec.rows}
+    finally:
+        METRICS.unregister("test_mean_gap")
+        METRICS.unregister("test_needs_images")
+    m, inputs = result["metrics"], seen[0]
+    assert {row: block["direction"] for row, block in m.items()} == expected  # nothing but the registry
+    assert "never" not in m and "cas" not in m and len(seen) == 1
+    gap = m["mean_gap"]
+    assert gap["value"] == abs(inputs.real_features.mean() - inputs.fake_features.mean()) and gap["ci95"] is None
+    assert gap["floor"] == abs(inputs.real_features.mean() - inputs.half_features.mean())
+    assert gap["provenance"]["note"] == "made up" and gap["provenance"]["floor"] == "50 vs test"
+    assert gap["provenance"]["sha256"] == m["fid"]["provenance"]["sha256"] and result["gap_note"] == "extra"
+    saved = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert saved["metrics"]["mean_gap"]["direction"] == "lower"
+    from genforge.evaluation.compare import compare
+
+    row = next(r for r in compare(saved, saved) if r["metric"] == "mean_gap")  # unregistered now: the file says
+    assert row["direction"] == "lower" and row["better"] == "same"
+
+
+def test_compare_takes_the_direction_from_the_file_else_the_registry():
+    from genforge.evaluation.compare import compare, format_rows
+
+    def result(value, direction=None):
+        block = {"value": value, "ci95": None, "provenance": {}, **({"direction": direction} if direction else {})}
+        return {"metrics": {"fid": dict(block), "unknown_metric": dict(block)}}
+
+    rows = {r["metric"]: r for r in compare(result(1.0), result(2.0))}  # a file from before directions were recorded
+    assert rows["fid"]["direction"] == "lower" and rows["fid"]["better"] == "A"
+    assert rows["unknown_metric"]["direction"] is None and rows["unknown_metric"]["better"] is None
+    assert "not ranked" in format_rows(list(rows.values()), "a", "b")
+    rows = {r["metric"]: r for r in compare(result(1.0, "higher"), result(2.0))}  # recorded wins over declared
+    assert rows["fid"]["better"] == rows["unknown_metric"]["better"] == "B"
+    assert direction_of("kid_mean") == "lower" and direction_of("membership_auc_critic") == "near_0.5"
+    with pytest.raises(GenforgeError, match="'fid': direction is not one of"):
+        compare(result(1.0, "<b>up</b>"), result(2.0))
 
 
 def test_compare_ranks_attack_aucs_by_distance_from_half_and_checks_n():

@@ -22,7 +22,7 @@ def _steps(overrides, model="cgan", n=4):
     task = GANTask(cfg, INFO, torch.device("cpu"))
     x = torch.rand(8, 1, 8, 8) * 2 - 1
     y = torch.arange(8) % 10
-    return [{k: float(v) for k, v in task.train_step(x, y, i).items()} for i in range(n)]
+    return [{k: float(v) for k, v in task.train_step({"x": x, "y": y}, i).items()} for i in range(n)]
 
 
 @pytest.mark.parametrize("loss", GAN_LOSSES.names())

@@ -1,4 +1,5 @@
-"""Image metrics: parity with torchmetrics, zero/symmetry contracts, and behaviour on made-up data."""
+"""Image metrics: parity with torchmetrics, zero/symmetry contracts, behaviour on made-up data, and the
+contract every registered metric keeps (what evaluate() relies on)."""
 from __future__ import annotations
 
 import warnings
@@ -13,10 +14,12 @@ from genforge.core.registry import METRICS
 from genforge.evaluation.metrics.bootstrap import bootstrap_ci
 from genforge.evaluation.metrics.classifier_score import classifier_score
 from genforge.evaluation.metrics.fid import fid
-from genforge.evaluation.metrics.inputs import MetricInputs
+from genforge.evaluation.metrics.inputs import ImageInputs, MetricInputs
 from genforge.evaluation.metrics.kid import kid
 from genforge.evaluation.metrics.memorisation import memorisation
 from genforge.evaluation.metrics.prdc import prdc
+from genforge.evaluation.metrics.privacy import auc, distance_scores, member_index
+from genforge.evaluation.metrics.spec import CI_KINDS, DIRECTIONS, INPUTS, Estimate, MetricSpec, registered_specs
 
 
 def gaussian(n: int, d: int = 16, shift: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -160,35 +163,137 @@ def test_classifier_score_ranges_from_one_to_num_classes():
     assert classifier_score(np.full((1000, k), 1.0 / k))[0] == pytest.approx(1.0)
 
 
-# ---- registry: every metric is reachable by name with the common interface
-
-def test_registered_metrics_take_metric_inputs_and_return_floats():
-    names = ("fid", "kid", "prdc", "classifier_score", "memorisation", "conditional_accuracy", "membership_auc")
-    assert set(names) <= set(METRICS.names())
-    rng = np.random.default_rng(0)
-    inputs = MetricInputs(real_features=gaussian(60, d=4, seed=1), fake_features=gaussian(50, d=4, seed=2),
-                          train_features=gaussian(80, d=4, seed=3), fake_probs=rng.dirichlet(np.ones(5), 50),
-                          fake_labels=np.arange(50) % 5)
-    for name in names:
-        out = METRICS.get(name)(inputs)
-        assert out and all(isinstance(v, float) and np.isfinite(v) for v in out.values()), name
-
-
-def test_metric_missing_its_input_names_the_field():
-    inputs = MetricInputs(real_features=gaussian(10, d=2), fake_features=gaussian(10, d=2))
-    with pytest.raises(ConfigError, match="train_features"):
-        METRICS.get("memorisation")(inputs)
-    with pytest.raises(ConfigError, match="fake_probs"):
-        METRICS.get("classifier_score")(inputs)
-    with pytest.raises(ConfigError, match="fake_probs"):
-        METRICS.get("conditional_accuracy")(inputs)
-
-
 def test_conditional_accuracy_counts_agreement():
     from genforge.evaluation.metrics.conditional import conditional_accuracy
 
     probs = np.eye(3)[[0, 1, 2, 2]]
     assert conditional_accuracy(probs, np.array([0, 1, 2, 0])) == (3, 4)
-    out = METRICS.get("conditional_accuracy")(MetricInputs(gaussian(4, d=2), gaussian(4, d=2), fake_probs=probs,
-                                                           fake_labels=np.array([0, 1, 1, 1])))
+    out = METRICS.get("conditional_accuracy").values(MetricInputs(gaussian(4, d=2), gaussian(4, d=2), fake_probs=probs,
+                                                                  fake_labels=np.array([0, 1, 1, 1])))
     assert out == {"conditional_accuracy": 0.5}
+
+
+# ---- the contract of every registered metric (DESIGN §6): what evaluate() relies on
+
+def test_every_registered_metric_declares_itself():
+    specs = registered_specs()  # also refuses two specs that yield one row name
+    assert {"fid", "kid", "prdc", "classifier_score", "memorisation", "conditional_accuracy", "membership_auc",
+            "membership_auc_critic", "cas"} <= set(specs)
+    for name, spec in specs.items():
+        assert isinstance(spec, MetricSpec), name
+        assert spec.direction in DIRECTIONS and spec.ci in CI_KINDS and set(spec.inputs) <= set(INPUTS), name
+        assert spec.rows and spec.ci_cost >= 1 and (spec.floor is None or spec.floor.describe), name
+
+
+@pytest.mark.parametrize("bad", [dict(direction="up"), dict(ci="bayes"), dict(inputs=("pixels",)),
+                                 dict(inputs=("features", "critic")), dict(rows=())])
+def test_a_spec_outside_the_vocabulary_fails_when_declared(bad):
+    declared = dict(rows=("x",), inputs=("features",), direction="lower", ci="none", compute=lambda i: {})
+    with pytest.raises(ConfigError, match="metric spec"):
+        MetricSpec(**{**declared, **bad})
+
+
+def test_a_metric_registered_in_the_old_function_form_is_named():
+    METRICS.register("test_old_form")(lambda inputs: {"x": 1.0})
+    try:
+        with pytest.raises(ConfigError, match="'test_old_form' is registered as function, not a MetricSpec"):
+            registered_specs()
+    finally:
+        METRICS.unregister("test_old_form")
+
+
+@pytest.fixture(scope="module")
+def every_input(tmp_path_factory):
+    """Inputs of every kind on made-up data: each registered metric can compute from them."""
+    from conftest import write_npz
+    from genforge.core.config import DataConfig
+    from genforge.data.prepare import prepare
+
+    rng = np.random.default_rng(0)
+    data = prepare(DataConfig(name=str(write_npz(tmp_path_factory.mktemp("npz") / "d.npz", 60))))
+    images = ImageInputs(data.train.x[:20], data.train.y[:20], data.train.x[20:40], data.train.y[20:40], data)
+    real, fake, train = gaussian(60, d=4, seed=1), gaussian(50, d=4, shift=0.3, seed=2), gaussian(80, d=4, seed=3)
+    return MetricInputs(real_features=real, fake_features=fake, half_features=train[:50], train_features=train,
+                        fake_probs=rng.dirichlet(np.ones(5), 50), real_probs=rng.dirichlet(np.ones(5), 60),
+                        fake_labels=np.arange(50) % 5, real_labels=np.arange(60) % 5,
+                        critic_scores=(rng.normal(size=40), rng.normal(size=60)), images=images, seed=3)
+
+
+@pytest.fixture(scope="module")
+def computed(every_input):
+    """Each metric computed twice on the same inputs (and its floor once), to check what evaluate() relies on."""
+    specs = registered_specs()
+    return {name: (s.compute(every_input), s.compute(every_input), s.floor.compute(every_input) if s.floor else {})
+            for name, s in specs.items()}
+
+
+def test_every_metric_computes_its_declared_rows_with_what_its_ci_kind_needs(every_input, computed):
+    assert set(computed) == set(registered_specs())
+    for name, spec in registered_specs().items():
+        estimates, _, floors = computed[name]
+        assert set(estimates) == set(spec.rows) and set(floors) <= set(spec.rows), name
+        assert all(np.isfinite(v) for v in floors.values()), name
+        for row, e in estimates.items():
+            assert isinstance(e, Estimate) and isinstance(e.value, float) and np.isfinite(e.value), row
+            if spec.ci == "bootstrap":
+                assert callable(e.statistic) and e.samples and np.isfinite(e.statistic(*e.samples)), row
+            if spec.ci == "wilson":
+                k, n = e.count
+                assert n > 0 and k / n == pytest.approx(e.value, abs=1e-6), row  # CAS: a float32 accuracy
+            ci = spec.interval(e, resamples=20, seed=0)
+            assert (ci is None) == (spec.ci == "none"), row
+            assert ci is None or ci[0] <= ci[1], row
+
+
+def test_every_metric_is_deterministic_under_a_seed(every_input, computed):
+    for name, spec in registered_specs().items():
+        first, second, _ = computed[name]
+        assert {r: e.value for r, e in first.items()} == {r: e.value for r, e in second.items()}, name
+        for row in first:
+            assert spec.interval(first[row], 20, 5) == spec.interval(second[row], 20, 5), row
+
+
+def test_a_distance_like_metric_is_at_its_best_on_identical_features():
+    real, shifted = gaussian(200, d=8, seed=1), gaussian(200, d=8, shift=0.5, seed=2)
+    for name, spec in registered_specs().items():
+        if spec.inputs != ("features",):
+            continue
+        same, apart = spec.values(MetricInputs(real, real)), spec.values(MetricInputs(real, shifted))
+        for row in spec.rows:
+            if spec.direction == "lower":  # zero, or below it for KID's unbiased estimate of sets sharing points
+                assert same[row] <= 1e-9 and same[row] < apart[row], row
+            else:
+                assert spec.direction == "higher" and same[row] >= apart[row], row
+
+
+def test_the_registry_computes_the_reference_formulas():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake, train = gaussian(300, seed=1), gaussian(300, shift=0.2, seed=2), gaussian(400, seed=3)
+    inputs = MetricInputs(real, fake, train_features=train, seed=4)
+    values = {name: spec.values(inputs) for name, spec in registered_specs().items() if spec.inputs[0] == "features"}
+    assert values["fid"]["fid"] == pytest.approx(float(torchmetrics_on_features(FrechetInceptionDistance, real, fake)),
+                                                 abs=1e-6, rel=1e-6)
+    theirs, _ = torchmetrics_on_features(KernelInceptionDistance, real, fake, subsets=1, subset_size=300)
+    assert values["kid"]["kid_mean"] == pytest.approx(float(theirs), abs=1e-9, rel=1e-6)  # one full-size subset
+    assert values["prdc"] == prdc(real, fake)
+    assert values["memorisation"]["memorisation"] == memorisation(fake, train).flagged_fraction
+    members = train[member_index(len(train), len(real), 4)]
+    assert values["membership_auc"]["membership_auc"] == auc(*distance_scores(members, real, fake))
+    rng = np.random.default_rng(0)
+    probs, scores = rng.dirichlet(np.ones(4), 100), (rng.normal(size=30), rng.normal(size=40))
+    cs = METRICS.get("classifier_score").values(MetricInputs(real, fake, fake_probs=probs))["classifier_score"]
+    assert cs == classifier_score(probs, splits=1)[0]
+    critic = METRICS.get("membership_auc_critic").values(MetricInputs(real, fake, critic_scores=scores))
+    assert critic == {"membership_auc_critic": auc(*scores)}
+
+
+def test_metric_missing_its_input_names_the_field():
+    inputs = MetricInputs(real_features=gaussian(10, d=2), fake_features=gaussian(10, d=2))
+    assert inputs.available() == {"features"}
+    for name, field in (("memorisation", "train_features"), ("classifier_score", "fake_probs"),
+                        ("conditional_accuracy", "fake_probs"), ("membership_auc_critic", "critic_scores"),
+                        ("cas", "images")):
+        with pytest.raises(ConfigError, match=field):
+            METRICS.get(name).compute(inputs)

@@ -89,8 +89,8 @@ def test_best_checkpoint_and_pruning(tmp_path):
 class NaNTask(GANTask):
     """A GAN whose loss turns NaN at step 13 (to test divergence handling)."""
 
-    def train_step(self, x, y, step):
-        out = super().train_step(x, y, step)
+    def train_step(self, batch, step):
+        out = super().train_step(batch, step)
         if step >= 12:
             out["loss_d"] = torch.tensor(float("nan"))
         return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,16 +93,15 @@ class LoadedGenerator:
     net: torch.nn.Module
     conditional: bool
     weights_sha256: str
+    sampler: Callable  # the family's sampler (ModelSpec.sample)
 
     def sample(self, n: int, label: int | list[int] | None = None, seed: int = 0) -> torch.Tensor:
         """n images as uint8 (n, C, H, W). ``label``: one class for all, or one per sample."""
-        from genforge.sampling.gan import sample_gan
-
         check_count("--n", n, 1, MAX_SAMPLES)
         check_count("--seed", seed, 0, MAX_SEED)
         labels = self.labels_for(n, label)
         g = torch.Generator().manual_seed(seed)
-        return to_uint8(sample_gan(self.net, n, labels, g).cpu())
+        return to_uint8(self.sampler(self.net, n, labels, g).cpu())
 
     def labels_for(self, n: int, label) -> torch.Tensor | None:
         """The class of each of n samples (None when unconditional); checks the range."""
@@ -172,7 +172,7 @@ def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool,
         raise CheckpointError(f"{ckpt.path / (name + '.safetensors')} holds NaN or infinite weights")
     net = net.to(resolve_device(device)).eval()
     digest = ck.sha256_file(ckpt.path / f"{name}.safetensors")
-    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest)
+    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest, spec.sample)
 
 
 def load_critic(gen: LoadedGenerator, log=print):

@@ -242,7 +242,7 @@ def newest_intact(ckpt_dir: Path, warn=print) -> Checkpoint | None:
     return None
 
 
-def prune(ckpt_dir: Path, keep_last: int, higher_is_better: bool = False, warn=print) -> list[int]:
+def prune(ckpt_dir: Path, keep_last: int, warn=print) -> list[int]:
     """Keep the ``keep_last`` newest intact checkpoints and the best intact one; delete the other intact ones.
 
     Only verified checkpoints are ranked or deleted. A corrupt one is quarantined (renamed
@@ -252,7 +252,7 @@ def prune(ckpt_dir: Path, keep_last: int, higher_is_better: bool = False, warn=p
     for c, reason in corrupt:
         quarantine(c, reason, warn)
     keep = {c.step for c in intact[-keep_last:]}
-    best = best_checkpoint(intact, higher_is_better=higher_is_better)
+    best = best_checkpoint(intact)
     if best is not None:
         keep.add(best.step)
     removed = []
@@ -263,18 +263,21 @@ def prune(ckpt_dir: Path, keep_last: int, higher_is_better: bool = False, warn=p
     return removed
 
 
-def best_checkpoint(ckpts: list[Checkpoint], metric_key: str = "selection",
-                    higher_is_better: bool = False) -> Checkpoint | None:
+def best_checkpoint(ckpts: list[Checkpoint], metric_key: str = "selection") -> Checkpoint | None:
     """Best finite ``state.json[metric_key]`` among the given (verified) checkpoints; None if none has one.
 
-    NaN, ±inf and non-numbers are never best. Ties go to the newer checkpoint.
+    The direction is the one the run's selection metric declared, recorded in each state as
+    ``selection_direction`` ("lower" when absent, as in format-1 runs). NaN, ±inf and non-numbers are
+    never best. Ties go to the newer checkpoint.
     """
     scored = []
     for c in ckpts:
         try:
-            value = finite_number(c.state().get(metric_key))
+            state = c.state()
         except CheckpointError:
             continue
+        value = finite_number(state.get(metric_key))
         if value is not None:
-            scored.append(((-value if higher_is_better else value), -c.step, c))
+            sign = -1.0 if state.get("selection_direction") == "higher" else 1.0
+            scored.append((sign * value, -c.step, c))
     return min(scored, key=lambda t: t[:2])[2] if scored else None

@@ -90,7 +90,7 @@ class OptimConfig(Section):
 
 
 class TrainConfig(Section):
-    task: str = "gan"
+    task: str = "auto"  # auto: the model family's own task (TASKS registry)
     steps: Count = 2000
     time_budget: str | None = None  # e.g. "5m"; converted to `steps` from a measured warm-up
     batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 64
@@ -105,7 +105,7 @@ class TrainConfig(Section):
     keep_last: Annotated[int, Field(ge=1, le=1000)] = 2
     patience: Count | None = None  # early stopping: evals without improvement
     eval_samples: Annotated[int, Field(ge=2, le=MAX_SAMPLES)] = 500  # generated samples per in-training evaluation
-    selection_metric: str = "auto"  # auto: val_fjd for conditional models, val_fd otherwise
+    selection_metric: str = "auto"  # auto: the model family's default (cgan: val_fjd, dcgan: val_fd)
     grid_every_eval: bool = True
     init_from: str | None = None  # fine-tune: start from this run's best weights
 

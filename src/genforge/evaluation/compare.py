@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from genforge.core.errors import GenforgeError
-from genforge.evaluation.report import CSS, LOWER_IS_BETTER, NEAR_HALF_IS_BETTER, h
+from genforge.evaluation.metrics.spec import DIRECTIONS, direction_of
+from genforge.evaluation.report import CSS, h
 
 # provenance fields that must agree for two values of a metric to be comparable at all
 COMPARABLE_ON = ("sha256", "n_generated", "n_real", "split", "n_members", "critic")
@@ -38,6 +39,8 @@ def check_result(result, source: str) -> dict:
             problem = f"value is not a number (got {_show(m.get('value'))})"
         elif ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(map(_is_number, ci))):
             problem = f"ci95 is not null or two numbers (got {_show(ci)})"
+        elif "direction" in m and m["direction"] not in DIRECTIONS:
+            problem = f"direction is not one of {', '.join(DIRECTIONS)} (got {_show(m['direction'])})"
         elif not isinstance(m.get("provenance"), dict):
             problem = f"provenance is not a mapping (got {_show(m.get('provenance'))})"
         else:
@@ -67,8 +70,21 @@ def load_metrics(path: Path) -> dict:
     return check_result(data, str(path))
 
 
+def _better(direction: str | None, va: float, vb: float) -> str | None:
+    """'A', 'B' or 'same' by the metric's declared direction; None when it declares none."""
+    if direction is None:
+        return None
+    lower = direction in ("lower", "near_0.5")
+    key = (lambda v: abs(v - 0.5)) if direction == "near_0.5" else (lambda v: v)  # an attack AUC of 0.3 leaks as 0.7
+    return "same" if key(va) == key(vb) else ("A" if (key(va) < key(vb)) == lower else "B")
+
+
 def compare(a: dict, b: dict) -> list[dict]:
-    """Rows: metric, value A, value B, which is better, and whether the gap exceeds both CIs."""
+    """Rows: metric, value A, value B, which is better, and whether the gap exceeds both CIs.
+
+    "Better" follows the direction recorded in run A's metrics.json (else run B's), else the one its
+    registered spec declares (files written before directions were recorded).
+    """
     check_result(a, "run A")
     check_result(b, "run B")
     rows = []
@@ -77,15 +93,14 @@ def compare(a: dict, b: dict) -> list[dict]:
             continue
         ma, mb = a["metrics"][name], b["metrics"][name]
         va, vb = ma["value"], mb["value"]
-        lower = name in LOWER_IS_BETTER or name in NEAR_HALF_IS_BETTER
-        key = (lambda v: abs(v - 0.5)) if name in NEAR_HALF_IS_BETTER else (lambda v: v)
-        better = "same" if key(va) == key(vb) else ("A" if (key(va) < key(vb)) == lower else "B")
+        direction = direction_of(name, ma if "direction" in ma else mb)
+        better = _better(direction, va, vb)
         separated = None
         if ma["ci95"] and mb["ci95"]:
             separated = ma["ci95"][1] < mb["ci95"][0] or mb["ci95"][1] < ma["ci95"][0]
         comparable = all(ma["provenance"].get(k) == mb["provenance"].get(k) for k in COMPARABLE_ON)
         rows.append({"metric": name, "a": va, "b": vb, "better": better, "significant": separated,
-                     "comparable": comparable, "lower_is_better": lower})
+                     "comparable": comparable, "direction": direction})
     return rows
 
 
@@ -93,7 +108,9 @@ def format_rows(rows: list[dict], name_a: str, name_b: str) -> str:
     lines = [f"{'metric':22} {'A':>10} {'B':>10}  verdict", f"A = {name_a}", f"B = {name_b}"]
     lines[0], lines[1], lines[2] = lines[1], lines[2], lines[0]
     for r in rows:
-        if r["better"] == "same":
+        if r["better"] is None:
+            verdict = "not ranked: no declared direction (not a registered metric)"
+        elif r["better"] == "same":
             verdict = "equal"
         elif r["significant"]:
             verdict = f"{r['better']} better (CIs do not overlap)"

@@ -11,20 +11,17 @@ import numpy as np
 import torch
 
 from genforge.core.images import make_grid
+from genforge.evaluation.metrics.spec import DIRECTION_TEXT, direction_of
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{color:#a60;font-size:90%}
 img.px{image-rendering:pixelated}figure{display:inline-block;margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
 
-LOWER_IS_BETTER = {"fid", "kid_mean", "memorisation"}
-NEAR_HALF_IS_BETTER = {"membership_auc", "membership_auc_critic"}  # attack AUCs: 0.5 = no leakage; 0.3 leaks too
 
-
-def direction(name: str) -> str:
-    if name in NEAR_HALF_IS_BETTER:
-        return "closer to 0.5 is better"
-    return "lower is better" if name in LOWER_IS_BETTER else "higher is better"
+def direction(name: str, block=None) -> str:
+    """What 'better' means for a result row: as metrics.json recorded it, else as its registered spec declares."""
+    return DIRECTION_TEXT.get(direction_of(name, block), "direction not declared (not a registered metric)")
 
 
 def _png(grid_chw: torch.Tensor, scale: int = 3) -> str:
@@ -83,7 +80,7 @@ def _metric_row(name: str, m) -> str:
     p = m.get("provenance") if isinstance(m.get("provenance"), dict) else {}
     warnings = m.get("warnings") or []
     warn = "".join(f'<div class="warn">⚠ {h(w)}</div>' for w in (warnings if isinstance(warnings, list) else [warnings]))
-    return (f"<tr><td>{h(name)}<br><small>{h(direction(name))}</small>{warn}</td><td>{h(m.get('value'), '.4g')}</td>"
+    return (f"<tr><td>{h(name)}<br><small>{h(direction(name, m))}</small>{warn}</td><td>{h(m.get('value'), '.4g')}</td>"
             f"<td>{_ci(m.get('ci95'))}</td><td>{h(m.get('floor'), '.4g')}</td>"
             f"<td>{h(p.get('n_real'))} / {h(p.get('n_generated'))}</td><td>{h(p.get('extractor') or p.get('critic'))}</td></tr>")
 
@@ -107,7 +104,7 @@ def _class_grid(fake: torch.Tensor, labels: torch.Tensor | None, classes: list[s
 def _pairs(result: dict, train_x: torch.Tensor) -> str:
     fake = result["_arrays"]["fake"]
     figs = []
-    for p in result["closest_pairs"]:
+    for p in result.get("closest_pairs", []):
         pair = torch.stack([fake[p["generated"]], train_x[p["train"]]])
         figs.append(f"<figure>{_img(_png(make_grid(pair, 2), 4), 'pair', 'px')}<figcaption>ratio {h(p['ratio'], '.2f')}</figcaption></figure>")
     return "".join(figs)
@@ -129,13 +126,15 @@ def _pca(real: np.ndarray, fake: np.ndarray) -> str:
 
 
 def _curves(records: list[dict]) -> str:
-    train = [r for r in records if "loss_d" in r]
+    train = [r for r in records if "img_per_s" in r]  # the training records: step, epoch, img/s and the task's losses
     evals = [r for r in records if "eval" in r]
+    logged = [k for k in (train[0] if train else {}) if k not in ("step", "epoch", "img_per_s")]
+    keys = sorted(logged, key=lambda k: not k.startswith("loss"))[:6]  # losses first, then other terms
     out = ""
-    if train:
+    if train and keys:
         def draw(ax):
-            for key in ("loss_d", "loss_g"):
-                ax.plot([r["step"] for r in train], [r[key] for r in train], label=key, lw=0.8)
+            for key in keys:  # whatever the family's task logs (loss_d/loss_g for a GAN)
+                ax.plot([r["step"] for r in train if key in r], [r[key] for r in train if key in r], label=key, lw=0.8)
             ax.set_xlabel("step")
             ax.set_title("training losses")
             ax.legend()
@@ -143,10 +142,13 @@ def _curves(records: list[dict]) -> str:
     if evals:
         name = next(k for k in evals[0]["eval"] if k != "seconds")
 
+        values = [r["eval"][name] for r in evals]
+
         def draw2(ax):
-            ax.plot([r["step"] for r in evals], [r["eval"][name] for r in evals], marker="o")
+            ax.plot([r["step"] for r in evals], values, marker="o")
             ax.set_xlabel("step")
-            ax.set_yscale("log")
+            if all(isinstance(v, (int, float)) and v > 0 for v in values):
+                ax.set_yscale("log")
             ax.set_title(f"{name} on the validation split (selection)")
         out += _img(_plot(draw2), "selection metric vs step")
     return out

@@ -7,6 +7,7 @@ from genforge.core.registry import MODELS
 from genforge.data.imageset import DataInfo
 from genforge.models.gan_blocks import Discriminator, Generator
 from genforge.models.spec import ModelSpec
+from genforge.sampling.gan import sample_gan
 
 
 def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
@@ -24,4 +25,4 @@ def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
 
 
 MODELS.register("cgan")(ModelSpec(build=build_cgan, task="gan", conditional=True, sample_net="generator",
-                                   critic="discriminator"))
+                                   sample=sample_gan, selection_metric="val_fjd", critic="discriminator"))

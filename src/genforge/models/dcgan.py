@@ -6,6 +6,7 @@ from genforge.core.registry import MODELS
 from genforge.data.imageset import DataInfo
 from genforge.models.gan_blocks import Discriminator, Generator
 from genforge.models.spec import ModelSpec
+from genforge.sampling.gan import sample_gan
 
 
 def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
@@ -16,4 +17,4 @@ def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
 
 
 MODELS.register("dcgan")(ModelSpec(build=build_dcgan, task="gan", conditional=False, sample_net="generator",
-                                   critic="discriminator"))
+                                   sample=sample_gan, selection_metric="val_fd", critic="discriminator"))

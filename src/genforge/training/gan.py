@@ -8,10 +8,11 @@ from torch import nn
 from genforge.core.config import RunConfig
 from genforge.core.registry import GAN_LOSSES, GAN_PENALTIES, MODELS, TASKS
 from genforge.core.runtime import make_generator
-from genforge.data.imageset import DataInfo
+from genforge.data.imageset import DataInfo, ImageSet
 from genforge.models.ema import make_ema, update_ema
 from genforge.sampling.gan import latents, sample_gan
 from genforge.training.diffaugment import diff_augment
+from genforge.training.task import image_batch
 
 
 def use_diffaugment(cfg: RunConfig, n_train: int) -> bool:
@@ -109,8 +110,11 @@ class GANTask:
             out["mode_seeking"] = ms.detach()
         return out
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
-        y = y if self.conditional else None
+    def batch(self, data: ImageSet, idx: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        return image_batch(data, idx, self.G.fc.weight.device)
+
+    def train_step(self, batch: dict[str, torch.Tensor | None], step: int) -> dict[str, torch.Tensor]:
+        x, y = batch["x"], (batch["y"] if self.conditional else None)
         for _ in range(self.d_steps):
             out = self.d_step(x, y)
         out.update(self.g_step(x.shape[0], y))

@@ -48,14 +48,14 @@ class TrainLogger:
         for k, v in losses.items():
             self.tb.add_scalar(f"train/{k}", v, step)
         self.tb.add_scalar("train/img_per_s", img_s, step)
-        info = f"{img_s:6.0f} img/s  " + "  ".join(f"{k} {v:+.3f}" for k, v in losses.items() if k.startswith("loss"))
+        info = f"{img_s:6.0f} img/s  " + "  ".join(f"{k} {v:+.3f}" for k, v in list(losses.items())[:4])
         self.progress.update(self.bar, completed=step, info=info)
 
-    def log_eval(self, step: int, name: str, value: float, seconds: float, best: float) -> None:
+    def log_eval(self, step: int, name: str, value: float, seconds: float, improved: bool) -> None:
         self.run.append_metrics({"step": step, "eval": {name: value, "seconds": round(seconds, 3)}})
         self.tb.add_scalar(f"eval/{name}", value, step)
         self.tb.add_scalar("eval/seconds", seconds, step)
-        mark = " (best)" if value <= best else ""
+        mark = " (best)" if improved else ""
         line = f"step {step}: {name} {value:.4g}{mark}  [{seconds:.1f}s]"
         if not self.interactive:
             print(line, file=sys.stderr)

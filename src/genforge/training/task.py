@@ -1,10 +1,17 @@
-"""The interface between the Trainer and a model family's training logic."""
+"""The interface between the Trainer and a model family's training logic.
+
+The Trainer knows no family: it asks the task for a batch, calls ``train_step`` and logs whatever
+losses come back; it saves ``networks()``, ``optimizers()`` and ``generators()`` for an exact resume.
+"""
 from __future__ import annotations
 
 from typing import Protocol
 
 import torch
 from torch import nn
+
+from genforge.data.imageset import ImageSet
+from genforge.data.transforms import to_unit
 
 
 class Task(Protocol):
@@ -18,6 +25,13 @@ class Task(Protocol):
 
     def generators(self) -> dict[str, torch.Generator]: ...  # every explicit RNG the step draws from
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]: ...
+    def batch(self, data: ImageSet, idx: torch.Tensor) -> dict[str, torch.Tensor | None]: ...  # the items idx, on device
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor: ...
+    def train_step(self, batch: dict[str, torch.Tensor | None], step: int) -> dict[str, torch.Tensor]: ...  # losses to log
+
+    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor: ...  # in [-1, 1]
+
+
+def image_batch(data: ImageSet, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor | None]:
+    """The usual batch of an image family: ``x`` in [-1, 1] and ``y`` (None when unlabelled), on ``device``."""
+    return {"x": to_unit(data.x[idx]).to(device), "y": None if data.y is None else data.y[idx].to(device)}

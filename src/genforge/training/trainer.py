@@ -21,12 +21,11 @@ from genforge.core import checkpoint as ck
 from genforge.core.config import MAX_STEPS, RunConfig, config_to_json, parse_duration
 from genforge.core.errors import ConfigError, TrainingDiverged
 from genforge.core.images import save_png
-from genforge.core.registry import SELECTION_METRICS, TASKS
+from genforge.core.registry import MODELS, SELECTION_METRICS, TASKS
 from genforge.core.runs import Run
 from genforge.core.runtime import capture_rng, check_threads, peak_memory_mb, restore_rng, seed_everything, set_threads
 from genforge.data.prepare import PreparedData
 from genforge.data.split import BatchStream
-from genforge.data.transforms import to_unit
 from genforge.training.grids import eval_grid, grid_text
 from genforge.training.logging import TrainLogger
 
@@ -70,11 +69,11 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def selection_metric_name(cfg: RunConfig, conditional: bool) -> str:
-    name = cfg.train.selection_metric
-    if name == "auto":
-        return "val_fjd" if conditional else "val_fd"
-    return name
+def _better(value: float, best: float | None, higher_is_better: bool) -> bool:
+    """Is ``value`` an improvement on ``best``? A non-finite value is the worst either way (never an improvement)."""
+    if not math.isfinite(value):
+        return False
+    return best is None or (value > best if higher_is_better else value < best)
 
 
 class Trainer:
@@ -82,15 +81,18 @@ class Trainer:
         self.run, self.cfg, self.data, self.device, self.log = run, cfg, data, device, log
         self.threads = set_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
-        self.task = TASKS.get(cfg.train.task)(cfg, data.info, device)
+        self.spec = MODELS.get(cfg.model.name)  # the family's declaration: the Trainer reads nothing else of it
+        self.task = TASKS.get(self.spec.task if cfg.train.task == "auto" else cfg.train.task)(cfg, data.info, device)
         n = len(data.train)
         if cfg.train.batch_size > n:
             log(f"warning: batch size {cfg.train.batch_size} is larger than the train split ({n}); using {n}")
         self.batch_size = min(cfg.train.batch_size, n)
         self.stream = BatchStream(n, self.batch_size, seed=cfg.train.seed)
-        self.metric_name = selection_metric_name(cfg, self.task.conditional)
-        self.metric = SELECTION_METRICS.get(self.metric_name)(data, cfg.train.eval_samples, cfg.train.seed + 7, log)
-        self.step, self.best_value, self.best_step, self.bad_evals = 0, math.inf, None, 0
+        self.metric_name = self.spec.selection_metric if cfg.train.selection_metric == "auto" else cfg.train.selection_metric
+        metric_cls = SELECTION_METRICS.get(self.metric_name)
+        self.higher_is_better = bool(getattr(metric_cls, "higher_is_better", False))
+        self.metric = metric_cls(data, cfg.train.eval_samples, cfg.train.seed + 7, log)
+        self.step, self.best_value, self.best_step, self.bad_evals = 0, None, None, 0
         self.total = cfg.train.steps
         self.last_saved: int | None = None
         self.last_save_time = time.monotonic()
@@ -103,8 +105,9 @@ class Trainer:
             "data": self.stream.state(),
             "rng": capture_rng(self.task.generators()),
             "selection_metric": self.metric_name,
+            "selection_direction": "higher" if self.higher_is_better else "lower",
             "selection": selection,
-            "best": {"step": self.best_step, "value": None if math.isinf(self.best_value) else self.best_value},
+            "best": {"step": self.best_step, "value": self.best_value},
             "bad_evals": self.bad_evals,
             "threads": self.threads,
             "data_info": self.data.info.to_json(),
@@ -150,7 +153,7 @@ class Trainer:
         if not (best["step"] is None or type(best["step"]) is int) or type(bad_evals) is not int:
             raise ValueError("best/bad_evals are malformed")
         self.step = ckpt.step
-        self.best_step, self.best_value = best["step"], math.inf if best_value is None else best_value
+        self.best_step, self.best_value = best["step"], best_value
         self.bad_evals = bad_evals
         self.last_saved = self.step
         check_threads(state.get("threads"))
@@ -230,10 +233,7 @@ class Trainer:
 
     def _train_step(self, stream: BatchStream, step: int) -> dict[str, torch.Tensor]:
         self._set_lr(step)
-        idx = stream.next_indices()
-        x = to_unit(self.data.train.x[idx]).to(self.device)
-        y = None if self.data.train.y is None else self.data.train.y[idx].to(self.device)
-        return self.task.train_step(x, y, step)
+        return self.task.train_step(self.task.batch(self.data.train, stream.next_indices()), step)
 
     def _check_finite(self, losses: dict[str, float]) -> None:
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
@@ -241,7 +241,7 @@ class Trainer:
             where = f"step {self.last_saved} ({self.run.checkpoints_dir / str(self.last_saved)})" if self.last_saved else "none yet"
             raise TrainingDiverged(
                 f"{bad[0]} became {losses[bad[0]]} at step {self.step}; training stopped. Last good checkpoint: "
-                f"{where}. Try a lower learning rate (--set optim.lr_d=1e-4 optim.lr_g=1e-4)"
+                f"{where}. Try lower learning rates (the optim.* keys, docs/cli.md)"
             )
 
     def maybe_eval(self, logger: TrainLogger) -> tuple[float | None, bool]:
@@ -249,17 +249,17 @@ class Trainer:
         if not (self.step % self.cfg.train.eval_every == 0 or self.step == self.total):
             return None, False
         value = self.metric(self.task.sample)
-        improved = value < self.best_value
+        improved = _better(value, self.best_value, self.higher_is_better)
         if improved:
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
         else:
             self.bad_evals += 1
-        logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, self.best_value)
+        logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, improved)
         if self.cfg.train.grid_every_eval:
             grid = eval_grid(self.task, self.data.info, self.cfg.train.seed)
             save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.task.conditional))
             logger.log_images(self.step, grid)
-            logger.log_histograms(self.step, self.task.networks()["generator"], "generator")
+            logger.log_histograms(self.step, self.task.networks()[self.spec.sample_net], self.spec.sample_net)
         return value, improved
 
     def _resume(self) -> bool:
@@ -346,6 +346,5 @@ class Trainer:
                     break
         if self.last_saved != self.step:
             self.save()
-        best = None if math.isinf(self.best_value) else self.best_value
-        return TrainResult(self.run, self.step, self.best_step, best, self.metric_name, stopped_early, interrupted,
+        return TrainResult(self.run, self.step, self.best_step, self.best_value, self.metric_name, stopped_early, interrupted,
                            time.perf_counter() - t_start)

@@ -1,10 +1,9 @@
 """Image metrics on feature arrays: FID, KID, PRDC, classifier score, conditional accuracy,
-memorisation, membership-inference AUC, bootstrap CIs.
+memorisation, membership-inference AUCs, and their confidence intervals.
 
 Each metric module holds its pure math (NumPy/torch on arrays, explicit seeds) and registers one
-adapter in ``genforge.core.registry.METRICS`` with the common interface
-``metric(inputs: MetricInputs) -> dict[str, float]`` (see ``inputs.py``). Feature extraction,
-provenance and the real-vs-real floor live elsewhere; these files only do the numbers. CAS is not
-here: it trains a classifier on images (``evaluation/cas.py``), and neither is the critic attack,
-which needs the model (``metrics/privacy.py`` holds only its AUC).
+``MetricSpec`` (``spec.py``) in ``genforge.core.registry.METRICS``: the rows it yields, its inputs,
+direction, CI kind and real-vs-real floor, and ``compute(inputs: MetricInputs)`` (``inputs.py``).
+``evaluation/evaluate.py`` builds the inputs once and runs every registered spec through one code
+path. CAS registers itself from ``evaluation/cas.py``: it trains a classifier on images.
 """

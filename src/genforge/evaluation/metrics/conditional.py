@@ -5,6 +5,7 @@ import numpy as np
 
 from genforge.core.registry import METRICS
 from genforge.evaluation.metrics.inputs import MetricInputs
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec
 
 
 def conditional_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
@@ -14,8 +15,19 @@ def conditional_accuracy(probs: np.ndarray, labels: np.ndarray) -> tuple[int, in
     return int((probs.argmax(axis=1) == labels).sum()), len(labels)
 
 
-@METRICS.register("conditional_accuracy")
-def conditional_accuracy_metric(inputs: MetricInputs) -> dict[str, float]:
+def _conditional_accuracy(inputs: MetricInputs) -> dict[str, Estimate]:
     correct, n = conditional_accuracy(inputs.require("fake_probs", "conditional_accuracy"),
                                       inputs.require("fake_labels", "conditional_accuracy"))
-    return {"conditional_accuracy": correct / n}
+    return {"conditional_accuracy": Estimate(correct / n, count=(correct, n))}
+
+
+def _floor(inputs: MetricInputs) -> dict[str, float]:
+    """The classifier's own accuracy on the reference split."""
+    labels = inputs.require("real_labels", "conditional_accuracy")
+    return {"conditional_accuracy": conditional_accuracy(inputs.require("real_probs", "conditional_accuracy"),
+                                                         labels)[0] / len(labels)}
+
+
+METRICS.register("conditional_accuracy")(MetricSpec(
+    rows=("conditional_accuracy",), inputs=("probs", "labels"), direction="higher", ci="wilson",
+    compute=_conditional_accuracy, floor=Floor(_floor, "classifier accuracy on real {split} images")))

@@ -12,6 +12,7 @@ import numpy as np
 from genforge.core.registry import METRICS
 from genforge.evaluation.frechet import frechet_distance, gaussian_stats
 from genforge.evaluation.metrics.inputs import MetricInputs
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec
 
 
 def fid(real: np.ndarray, fake: np.ndarray) -> float:
@@ -20,6 +21,26 @@ def fid(real: np.ndarray, fake: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
 
 
-@METRICS.register("fid")
-def fid_metric(inputs: MetricInputs) -> dict[str, float]:
-    return {"fid": fid(inputs.real_features, inputs.fake_features)}
+def _warnings(inputs: MetricInputs) -> tuple[str, ...]:
+    n_real, n_fake, dim = len(inputs.real_features), len(inputs.fake_features), inputs.real_features.shape[1]
+    said = []
+    if inputs.half_features is not None and len(inputs.half_features) < n_fake:
+        said.append(f"the floor uses all {len(inputs.half_features)} train images, fewer than the {n_fake} generated: "
+                    "it carries more small-N bias than the value")
+    if min(n_real, n_fake) < 2 * dim:
+        said.append(f"N = {min(n_real, n_fake)} is below 2x the feature dimension ({dim}): the covariance is "
+                    "poorly estimated and FID is strongly biased upwards; compare only at equal N, with the floor")
+    return tuple(said)
+
+
+def _fid(inputs: MetricInputs) -> dict[str, Estimate]:
+    real, fake = inputs.real_features, inputs.fake_features
+    return {"fid": Estimate(fid(real, fake), fid, (real, fake), warnings=_warnings(inputs))}
+
+
+def _floor(inputs: MetricInputs) -> dict[str, float]:
+    return {"fid": fid(inputs.require("half_features", "fid"), inputs.real_features)}
+
+
+METRICS.register("fid")(MetricSpec(rows=("fid",), inputs=("features",), direction="lower", ci="bootstrap",
+                                   compute=_fid, floor=Floor(_floor, "{n_half} real train images vs {split}")))

@@ -32,6 +32,7 @@ from genforge.core.errors import ConfigError
 from genforge.core.registry import METRICS
 from genforge.evaluation.metrics.inputs import MetricInputs
 from genforge.evaluation.metrics.neighbours import BLOCK_ELEMENTS, as_tensor, kth_neighbour_distance, nearest
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec
 
 THRESHOLD = 0.5
 
@@ -58,8 +59,21 @@ def memorisation(fake: np.ndarray, train: np.ndarray, threshold: float = THRESHO
     return Memorisation(ratios, first_index[idx.numpy()], flagged, float(flagged.mean()))
 
 
-@METRICS.register("memorisation")
-def memorisation_metric(inputs: MetricInputs) -> dict[str, float]:
+def _memorisation(inputs: MetricInputs) -> dict[str, Estimate]:
+    """The flagged fraction; the report's closest generated-training pairs come with it."""
     result = memorisation(inputs.fake_features, inputs.require("train_features", "memorisation"))
-    return {"memorisation_flagged_fraction": result.flagged_fraction,
-            "memorisation_median_ratio": float(np.median(result.ratios))}
+    closest = [{"generated": int(i), "train": int(result.nearest_train[i]), "ratio": float(result.ratios[i])}
+               for i in np.argsort(result.ratios)[:8]]
+    return {"memorisation": Estimate(result.flagged_fraction, count=(int(result.flagged.sum()), len(result.flagged)),
+                                     provenance={"threshold": THRESHOLD}, extras={"closest_pairs": closest})}
+
+
+def _floor(inputs: MetricInputs) -> dict[str, float]:
+    """Held-out real images in the generated images' place."""
+    return {"memorisation": memorisation(inputs.real_features,
+                                         inputs.require("train_features", "memorisation")).flagged_fraction}
+
+
+METRICS.register("memorisation")(MetricSpec(
+    rows=("memorisation",), inputs=("features", "train_features"), direction="lower", ci="wilson",
+    compute=_memorisation, floor=Floor(_floor, "{split} images flagged against train")))

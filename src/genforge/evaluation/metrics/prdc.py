@@ -22,6 +22,9 @@ from genforge.evaluation.metrics.inputs import MetricInputs
 from genforge.evaluation.metrics.neighbours import (
     BLOCK_ELEMENTS, as_tensor, distance_blocks, kth_neighbour_distance, nearest,
 )
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec
+
+COARSE = "k-NN manifolds from fewer than 1,000 samples are coarse"
 
 
 def _balls_hit(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
@@ -55,6 +58,21 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5,
     return {key: float(v.mean()) for key, v in prdc_per_sample(real, fake, k, max_elements).items()}
 
 
-@METRICS.register("prdc")
-def prdc_metric(inputs: MetricInputs) -> dict[str, float]:
-    return prdc(inputs.real_features, inputs.fake_features)
+def _prdc(inputs: MetricInputs) -> dict[str, Estimate]:
+    """Each row's CI resamples its per-sample terms: the averaged side only, the other side's manifold fixed."""
+    real, fake = inputs.real_features, inputs.fake_features
+    coarse = (COARSE,) if min(len(real), len(fake)) < 1000 else ()
+    note = {"ci": "bootstrap over the averaged side only (manifold fixed)"}
+    return {key: Estimate(float(terms.mean()), np.mean, (terms,), provenance=note,
+                          warnings=coarse if key in ("precision", "recall") else ())
+            for key, terms in prdc_per_sample(real, fake).items()}
+
+
+def _floor(inputs: MetricInputs) -> dict[str, float]:
+    """The reference manifold with real train images in the generated images' place."""
+    return prdc(inputs.real_features, inputs.require("half_features", "prdc"))
+
+
+METRICS.register("prdc")(MetricSpec(rows=("precision", "recall", "density", "coverage"), inputs=("features",),
+                                    direction="higher", ci="bootstrap", compute=_prdc,
+                                    floor=Floor(_floor, "{n_half} real train images vs {split}")))

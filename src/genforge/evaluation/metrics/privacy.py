@@ -21,6 +21,13 @@ from genforge.core.registry import METRICS
 from genforge.evaluation.metrics.bootstrap import bootstrap_ci
 from genforge.evaluation.metrics.inputs import MetricInputs
 from genforge.evaluation.metrics.neighbours import as_tensor, nearest
+from genforge.evaluation.metrics.spec import Estimate, Floor, MetricSpec
+
+
+def member_index(n_train: int, n_reference: int, seed: int) -> np.ndarray:
+    """The attacks' members: a seeded random train subset the size of the reference split (all of
+    train when it is smaller)."""
+    return np.random.default_rng(seed).permutation(n_train)[:n_reference]
 
 
 def auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
@@ -49,9 +56,31 @@ def score_attack(member_scores: np.ndarray, nonmember_scores: np.ndarray, resamp
     return auc(member_scores, nonmember_scores), bootstrap_ci(auc, member_scores, nonmember_scores, max(resamples, 2), seed)
 
 
-@METRICS.register("membership_auc")
-def membership_auc_metric(inputs: MetricInputs) -> dict[str, float]:
-    """Distance attack with members = a seeded random train subset the size of the reference set."""
+def _attack(row: str, scores: tuple[np.ndarray, np.ndarray], attack: str) -> dict[str, Estimate]:
+    """An attack AUC whose bootstrap resamples members' and non-members' scores."""
+    return {row: Estimate(auc(*scores), auc, scores, provenance={"attack": attack})}
+
+
+def _chance(row: str) -> Floor:
+    """Attack AUCs have no real-vs-real measurement: their floor is chance, 0.5."""
+    return Floor(lambda inputs: {row: 0.5}, "0.5 = attacker cannot tell train from held-out")
+
+
+def _distance_attack(inputs: MetricInputs) -> dict[str, Estimate]:
     train = inputs.require("train_features", "membership_auc")
-    members = train[np.random.default_rng(inputs.seed).permutation(len(train))[: len(inputs.real_features)]]
-    return {"membership_auc": auc(*distance_scores(members, inputs.real_features, inputs.fake_features))}
+    members = train[member_index(len(train), len(inputs.real_features), inputs.seed)]
+    return _attack("membership_auc", distance_scores(members, inputs.real_features, inputs.fake_features),
+                   "distance to nearest generated sample")
+
+
+def _critic_attack(inputs: MetricInputs) -> dict[str, Estimate]:
+    return _attack("membership_auc_critic", inputs.require("critic_scores", "membership_auc_critic"),
+                   "critic score (LOGAN white-box, Hayes et al. 2019)")
+
+
+METRICS.register("membership_auc")(MetricSpec(
+    rows=("membership_auc",), inputs=("features", "train_features"), direction="near_0.5", ci="bootstrap",
+    compute=_distance_attack, floor=_chance("membership_auc")))
+METRICS.register("membership_auc_critic")(MetricSpec(
+    rows=("membership_auc_critic",), inputs=("critic",), direction="near_0.5", ci="bootstrap",
+    compute=_critic_attack, floor=_chance("membership_auc_critic")))
