@@ -145,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run directory (default runs/<model>-<data>)")
     g = t.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, help="number of training steps (default 2000)")
-    g.add_argument("--time-budget", help="train for about this long, e.g. 5m; converted to a step count from a measured warm-up")
-    t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest intact checkpoint (bit-exact on CPU)")
+    g.add_argument("--time-budget", help="train for about this long, e.g. 5m (with --resume: this much longer); "
+                                         "converted to a step count from a measured warm-up")
+    t.add_argument("--resume", metavar="RUN",
+                   help="continue RUN from its newest intact checkpoint (bit-exact on CPU); may change only steps, time "
+                        "budget, cadences, keep_last, patience, threads and device (docs/run-format.md)")
     t.add_argument("--init-from", metavar="RUN", help="fine-tune: start from RUN's best weights")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field by dotted path, e.g. optim.lr_g=1e-4 (repeatable)")
     t.add_argument("--on-bad", choices=["skip", "fail"], help="unreadable image files: skip them (with a count) or stop (default)")
