@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue RUN from its newest intact checkpoint (bit-exact on CPU); may change only steps, time "
                         "budget, cadences, keep_last, patience, threads and device (docs/run-format.md)")
     t.add_argument("--init-from", metavar="RUN", help="fine-tune: start from RUN's best weights")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field by dotted path, e.g. optim.lr_g=1e-4 (repeatable)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field by dotted path, e.g. train.batch_size=32 (repeatable)")
     t.add_argument("--on-bad", choices=["skip", "fail"], help="unreadable image files: skip them (with a count) or stop (default)")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
     t.set_defaults(func=cmd_train)
