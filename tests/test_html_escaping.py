@@ -162,3 +162,15 @@ def test_compare_cli_refuses_a_tampered_metrics_json(tmp_path):
     p = run_cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--html", str(tmp_path / "c.html"))
     assert p.returncode == 2 and "Traceback" not in p.stderr and "'fid'" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "c.html").exists()
+
+
+def test_report_grid_keeps_one_row_per_class_when_a_class_has_few_samples():
+    """Row r is class r even when class 0 has only 3 samples (they used to pull class 1's into row 0)."""
+    from genforge.evaluation.report import class_rows
+
+    fake = torch.arange(1, 24, dtype=torch.uint8).view(23, 1, 1, 1).expand(23, 1, 2, 2).clone()
+    labels = torch.tensor([0] * 3 + [1] * 20)
+    rows = class_rows(fake, labels, 2)
+    assert rows.shape == (20, 1, 2, 2)
+    assert rows[:3, 0, 0, 0].tolist() == [1, 2, 3] and (rows[3:10] == 0).all()  # class 0, then blank tiles
+    assert rows[10:, 0, 0, 0].tolist() == list(range(4, 14))  # row 1: the first ten of class 1

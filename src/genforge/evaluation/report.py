@@ -92,12 +92,20 @@ def metrics_table(metrics: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def class_rows(fake: torch.Tensor, labels: torch.Tensor, n_classes: int, per_row: int = 10) -> torch.Tensor:
+    """Up to ``per_row`` samples of each class, a class with fewer padded with blank tiles, so row r is class r."""
+    rows = []
+    for c in range(n_classes):
+        got = fake[(labels == c).nonzero().flatten()[:per_row]]
+        rows.append(torch.cat([got, fake.new_zeros((per_row - len(got), *fake.shape[1:]))]))
+    return torch.cat(rows)
+
+
 def _class_grid(fake: torch.Tensor, labels: torch.Tensor | None, classes: list[str]) -> str:
     if labels is None:
         return _img(_png(make_grid(fake[:100], 10)), "generated samples", "px")
     shown = classes[:20]
-    rows = [fake[(labels == c).nonzero().flatten()[:10]] for c in range(len(shown))]
-    grid = _img(_png(make_grid(torch.cat(rows), 10)), "generated samples, one row per class", "px")
+    grid = _img(_png(make_grid(class_rows(fake, labels, len(shown)), 10)), "generated samples, one row per class", "px")
     return f"<figure>{grid}<figcaption>rows, top to bottom: {h(', '.join(map(str, shown)))}</figcaption></figure>"
 
 
