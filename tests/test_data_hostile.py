@@ -437,3 +437,21 @@ def test_decoder_version_enters_prep_hash_of_file_data_only(tmp_path, monkeypatc
     assert after.content_hash == before.content_hash and after.prep_hash != before.prep_hash
     digits = prepare(DataConfig(name="digits")).info  # built-in: the hash of earlier releases
     assert digits.prep_hash == hash_parts(digits.content_hash, "None", "none", "None", "0:0.1:0.1")
+
+
+def test_npz_resize_center_crops_like_folders(tmp_path):
+    """Non-square .npz images with data.image_size are center-cropped to a square first (as image folders are),
+    not stretched; a height that already equals the size is still cropped (it used to be left non-square)."""
+    x = np.zeros((4, 8, 12), dtype=np.uint8)
+    x[:, :, 2:10] = 200  # the centre 8x8 block
+    np.savez(tmp_path / "wide.npz", x=x)
+    data = load_npz(tmp_path / "wide.npz", 8)
+    assert tuple(data.x.shape) == (4, 1, 8, 8) and (data.x == 200).all()
+
+
+def test_resize_output_is_bounded_before_it_is_allocated():
+    from genforge.data.transforms import resize
+
+    tiny = torch.zeros((100_000, 1, 2, 2), dtype=torch.uint8)
+    with pytest.raises(DataError, match="over the 8 GiB limit; choose a smaller data.image_size"):
+        resize(tiny, 1024)  # 100 GB of output: refused before np.empty

@@ -196,7 +196,7 @@ def load_npz(path: Path, size: int | None) -> ImageSet:
     del x
     yi, classes = _labels(y, n, path) if y is not None else (None, [])
     xt = torch.from_numpy(x8)
-    if size is not None and xt.shape[-1] != size:
+    if size is not None and tuple(xt.shape[-2:]) != (size, size):
         from genforge.data.transforms import resize
 
         xt = resize(xt, size)

@@ -18,7 +18,7 @@ def load_images(name: str, image_size: int | None = None, on_bad: str = "fail") 
     """A built-in dataset name, an image folder or an .npz file -> ImageSet (not yet split)."""
     if name in DATASETS:
         data = DATASETS.get(name)()
-        if image_size is not None and data.x.shape[-1] != image_size:
+        if image_size is not None and tuple(data.x.shape[-2:]) != (image_size, image_size):
             data.x = resize(data.x, image_size)
         return data
     path = Path(name).expanduser()

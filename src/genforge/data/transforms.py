@@ -6,18 +6,34 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from genforge.core.errors import DataError
+
+
+MAX_RESIZED_BYTES = 8 << 30  # the resized images of a whole dataset (as for decoded image folders)
+
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> (N, C, size, size) with PIL's antialiased Lanczos filter.
+    """uint8 (N, C, H, W) -> (N, C, size, size): center-crop to a square (as image folders are), then PIL's
+    antialiased Lanczos filter.
 
     The filter matters for metrics (Parmar et al. 2022, "clean-fid"): Lanczos with antialiasing
-    is stated in every metric's provenance.
+    is stated in every metric's provenance. The output size is checked before it is allocated.
     """
-    out = np.empty((len(x), x.shape[1], size, size), dtype=np.uint8)
+    n, c, h, w = x.shape
+    total = n * c * size * size
+    if total > MAX_RESIZED_BYTES:
+        raise DataError(f"resizing {n} images to {size}x{size} would take {total / 2**30:.1f} GiB, over the "
+                        f"{MAX_RESIZED_BYTES >> 30} GiB limit; choose a smaller data.image_size or use fewer images")
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    x = x[:, :, top : top + side, left : left + side]
+    if side == size:
+        return x.contiguous()
+    out = np.empty((n, c, size, size), dtype=np.uint8)
     for i, img in enumerate(x.numpy()):
-        for c in range(img.shape[0]):
-            pil = Image.fromarray(img[c]).resize((size, size), Image.Resampling.LANCZOS)
-            out[i, c] = np.asarray(pil)
+        for ch in range(c):
+            pil = Image.fromarray(np.ascontiguousarray(img[ch])).resize((size, size), Image.Resampling.LANCZOS)
+            out[i, ch] = np.asarray(pil)
     return torch.from_numpy(out)
 
 
