@@ -8,15 +8,13 @@ anything is hashed, every SHA-256 matches and state.json names the step. Anythin
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genforge.core.errors import CheckpointError
+from genforge.core.jsonfile import read_json_object, regular_file_size
 
 MANIFEST = "MANIFEST.json"
 STATE = "state.json"
@@ -44,34 +42,12 @@ class Checkpoint:
         return read_state(self)
 
 
-def _regular_file(path: Path, limit: int) -> int:
-    """The size of ``path`` if it is a regular file (checked with lstat: no symlink, FIFO or device) of at most
-    ``limit`` bytes; CheckpointError otherwise. Nothing is opened, so nothing can block."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        raise CheckpointError(f"{path} is missing") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise CheckpointError(f"{path} is not a regular file (a link, folder or device); the checkpoint is corrupt")
-    if st.st_size > limit:
-        raise CheckpointError(f"{path} is {st.st_size} bytes, over the {limit}-byte limit for this file")
-    return st.st_size
-
-
-def _read_bounded(path: Path, limit: int) -> bytes:
-    _regular_file(path, limit)
-    with open(path, "rb") as f:
-        return f.read(limit + 1)
+CORRUPT = "; the checkpoint is corrupt"
 
 
 def _json_object(path: Path, limit: int) -> dict[str, Any]:
-    try:
-        obj = json.loads(_read_bounded(path, limit))
-    except (ValueError, RecursionError):
-        raise CheckpointError(f"{path} is not valid JSON (truncated or altered)") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, found {type(obj).__name__}")
-    return obj
+    """A checkpoint's JSON file: a regular file (no symlink), bounded, an object; CheckpointError otherwise."""
+    return read_json_object(path, limit, CheckpointError, follow_links=False, hint=CORRUPT)
 
 
 def read_state(ckpt: Checkpoint) -> dict[str, Any]:
@@ -132,7 +108,7 @@ def verify(ckpt: Checkpoint) -> None:
         raise CheckpointError(f"{ckpt.path / extra[0]} is not listed in MANIFEST.json; the checkpoint was altered")
     for fname in sorted(files):
         path = ckpt.path / fname
-        size = _regular_file(path, MAX_FILE_BYTES)
+        size = regular_file_size(path, MAX_FILE_BYTES, CheckpointError, follow_links=False, hint=CORRUPT)
         if fname in sizes and size != sizes[fname]:
             raise CheckpointError(f"{path} is {size} bytes but MANIFEST.json recorded {sizes[fname]} (truncated or altered)")
         if sha256_file(path) != files[fname]:

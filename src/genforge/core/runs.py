@@ -16,6 +16,7 @@ from typing import Any
 from genforge.core import checkpoint as ck
 from genforge.core.config import RunConfig, check_complete, config_to_json, migrate, parse_config
 from genforge.core.errors import CheckpointError, GenforgeError
+from genforge.core.jsonfile import read_json_object
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -146,28 +147,11 @@ def create_run(path: Path, cfg: RunConfig) -> Run:
     return Run(path)
 
 
-def read_json_object(path: Path, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
-    """A small JSON object from a file that may be hostile: bounded, parsed, type-checked; GenforgeError otherwise."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise GenforgeError(f"{path} is {size} bytes, over the {limit}-byte limit for this file")
-        with open(path, "rb") as f:
-            raw = json.loads(f.read(limit + 1))
-    except OSError as err:
-        raise GenforgeError(f"cannot read {path} ({err.strerror or err})") from None
-    except (ValueError, RecursionError) as err:
-        raise GenforgeError(f"{path} is not valid JSON ({str(err)[:120]})") from None
-    if not isinstance(raw, dict):
-        raise GenforgeError(f"{path} must hold a JSON object, found {type(raw).__name__}")
-    return raw
-
-
 def load_config(path: Path) -> RunConfig:
     cfg_path = Path(path) / CONFIG
     if not cfg_path.is_file():
         raise GenforgeError(f"{path} is not a genforge run (no {CONFIG}); pass a run directory")
-    raw = migrate(read_json_object(cfg_path), str(cfg_path))
+    raw = migrate(read_json_object(cfg_path, MAX_CONFIG_BYTES), str(cfg_path))
     check_complete(raw, str(cfg_path))
     return parse_config(raw)
 

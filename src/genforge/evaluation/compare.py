@@ -1,10 +1,10 @@
 """`genforge compare`: two evaluations side by side; a difference counts only when the CIs do not overlap."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from genforge.core.errors import GenforgeError
+from genforge.core.jsonfile import read_json_object
 from genforge.evaluation.metrics.spec import DIRECTIONS, direction_of
 from genforge.evaluation.report import CSS, h
 
@@ -51,22 +51,7 @@ def check_result(result, source: str) -> dict:
 
 def load_metrics(path: Path) -> dict:
     """Read and check an eval/metrics.json, which anyone could have edited: bounded, one-line errors."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_METRICS_BYTES + 1)
-    except FileNotFoundError:
-        raise GenforgeError(f"{path} does not exist; run `genforge eval` first") from None
-    except OSError as err:
-        raise GenforgeError(f"{path} cannot be read ({err.strerror or err}); check its permissions") from None
-    if len(raw) > MAX_METRICS_BYTES:
-        raise GenforgeError(f"{path} is larger than {MAX_METRICS_BYTES // 2**20} MB, far more than a metrics.json holds; "
-                            "re-run `genforge eval` to rewrite it")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # bad UTF-8, bad JSON, nesting deep enough to exhaust the stack
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise GenforgeError(f"{path} is not valid JSON ({reason[:80]}); re-run `genforge eval` to rewrite it") from None
+    data = read_json_object(path, MAX_METRICS_BYTES, hint="; re-run `genforge eval` to rewrite it")
     return check_result(data, str(path))
 
 
