@@ -18,10 +18,11 @@ def bench_eval(quick: bool = False) -> dict:
     G = Generator(64, 1, 28, 32, 10, 32).eval()  # untrained weights: the cost does not depend on them
 
     def sample_fn(labels, count, seed):
+        from genforge.core.registry import MODELS
         from genforge.data.transforms import to_uint8
-        from genforge.sampling.gan import sample_gan
 
-        return to_uint8(sample_gan(G, count, labels, torch.Generator().manual_seed(seed)))
+        spec = MODELS.get("cgan")
+        return to_uint8(spec.generate(G, spec.resolve(None, "cgan"), count, labels, seed))
 
     evaluate(sample_fn, data, True, EvalSettings(n=50, resamples=2, cas=False), log=lambda m: None)  # warm the judge cache
     t0 = time.perf_counter()

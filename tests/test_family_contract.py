@@ -16,10 +16,12 @@ from torch import nn
 from conftest import TINY
 from genforge.api import evaluate_run, load, train
 from genforge.core import checkpoint as ck
-from genforge.core.registry import MODELS, SELECTION_METRICS, TASKS
+from genforge.core.errors import ConfigError
+from genforge.core.registry import MODELS, SAMPLERS, SELECTION_METRICS, TASKS
 from genforge.data.transforms import to_unit
 from genforge.evaluation.evaluate import EvalSettings
-from genforge.models.spec import ModelSpec
+from genforge.models.spec import ModelSpec, SamplingSpec
+from genforge.sampling.request import SampleRequest
 from genforge.training.task import image_batch
 
 
@@ -31,9 +33,10 @@ class MeanImage(nn.Module):
 
 
 @torch.no_grad()
-def sample_boring(net: MeanImage, n: int, labels, generator: torch.Generator) -> torch.Tensor:
-    eps = torch.randn((n, *net.mean.shape[1:]), generator=generator)
-    return (net.mean + net.log_sigma.exp() * eps).clamp(-1, 1)
+def sample_boring(net: MeanImage, request, labels, noise) -> torch.Tensor:
+    """mean + σ·ε, ε drawn per sample (``noise``); ``eta`` scales σ (a request field this family reads)."""
+    eps = noise.randn(*net.mean.shape[1:])
+    return (net.mean + request.eta * net.log_sigma.exp() * eps).clamp(-1, 1)
 
 
 class BoringTask:
@@ -67,9 +70,6 @@ class BoringTask:
         self.opt.step()
         return {"mse": mse.detach(), "spread": spread.detach()}
 
-    def sample(self, n, labels, generator):
-        return sample_boring(self.net, n, labels, generator)
-
 
 class ValNegMSE:
     """−MSE between the validation images and the mean image: higher is better."""
@@ -81,7 +81,7 @@ class ValNegMSE:
         self.seed, self.last_seconds = seed, 0.0
 
     def __call__(self, sample_fn) -> float:
-        fake = sample_fn(64, None, torch.Generator().manual_seed(self.seed))
+        fake = sample_fn(64, None, self.seed)
         return -float(((self.real.mean(0) - fake.mean(0)) ** 2).mean())
 
 
@@ -89,13 +89,16 @@ class ValNegMSE:
 def boring_family():
     MODELS.register("boring")(ModelSpec(build=lambda cfg, info: {"mean": MeanImage(info.channels, info.image_size)},
                                         task="boring", conditional=False, sample_net="mean", sample=sample_boring,
+                                        sampling=SamplingSpec(("boring-noise",), {"eta": 1.0}),
                                         selection_metric="val_neg_mse"))
+    SAMPLERS.register("boring-noise")(sample_boring)
     TASKS.register("boring")(BoringTask)
     SELECTION_METRICS.register("val_neg_mse")(ValNegMSE)
     yield
     MODELS.unregister("boring")
     TASKS.unregister("boring")
     SELECTION_METRICS.unregister("val_neg_mse")
+    SAMPLERS.unregister("boring-noise")
 
 
 OVERRIDES = [o for o in TINY if not o.startswith("model.")] + ['model.name="boring"', "train.eval_every=5", 'optim.schedule="constant"']
@@ -126,6 +129,12 @@ def test_boring_family_trains_resumes_exactly_loads_samples_and_evaluates(tmp_pa
     assert gen.checkpoint.step == best.step and set(gen.net.state_dict()) == {"mean", "log_sigma"}
     a, b = gen.sample(5, seed=3), gen.sample(5, seed=3)
     assert a.shape == (5, 1, 8, 8) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert torch.equal(gen.sample(1, seed=3, indices=[2]), a[2:3])  # sample 2 regenerated alone
+    # the family's own request field reaches its sampler; one it does not read is refused by name
+    flat = gen.sample(5, seed=3, request=SampleRequest(eta=0.0))
+    assert (flat.float().std(0) == 0).all() and not torch.equal(flat, a)
+    with pytest.raises(ConfigError, match="--truncation does not apply to boring"):
+        gen.sample(5, seed=3, request=SampleRequest(truncation=1.0))
 
     result = evaluate_run(full, EvalSettings(n=40, resamples=2, cas=False), log=quiet)
     assert {"fid", "kid_mean"} <= set(result["metrics"])

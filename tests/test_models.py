@@ -38,7 +38,7 @@ def test_model_contract(name, size, channels, classes, tmp_path):
     y = torch.tensor([0, 1, 1]) if spec.conditional else None
 
     def draw(net):
-        return spec.sample(net, 3, y, torch.Generator().manual_seed(7))
+        return spec.generate(net, spec.resolve(None, name), 3, y, seed=7)
 
     x = draw(nets[spec.sample_net])
     assert x.shape == (3, channels, size, size) and x.abs().max() <= 1 and torch.equal(x, draw(nets[spec.sample_net]))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
 from genforge.data.prepare import prepare
 from genforge.data.transforms import to_uint8, to_unit
+from genforge.models.spec import ModelSpec
+from genforge.sampling.request import SampleRequest
 
 
 def resolve_config(data: str | None = None, model: str | None = None, steps: int | None = None,
@@ -93,15 +94,30 @@ class LoadedGenerator:
     net: torch.nn.Module
     conditional: bool
     weights_sha256: str
-    sampler: Callable  # the family's sampler (ModelSpec.sample)
+    spec: ModelSpec  # the family's declaration (its sampler and request fields)
+    request: SampleRequest = SampleRequest()  # the default sampling request (resolved: every field the family reads)
 
-    def sample(self, n: int, label: int | list[int] | None = None, seed: int = 0) -> torch.Tensor:
-        """n images as uint8 (n, C, H, W). ``label``: one class for all, or one per sample."""
+    def resolve(self, request: SampleRequest | None) -> SampleRequest:
+        """``request`` with the family's defaults filled in; a clear error for a field or sampler it does not have."""
+        return self.spec.resolve((request or SampleRequest()).merged(self.request.given()), self.config.model.name)
+
+    def sample(self, n: int, label: int | list[int] | None = None, seed: int = 0, request: SampleRequest | None = None,
+               indices: list[int] | None = None) -> torch.Tensor:
+        """n images as uint8 (n, C, H, W). ``label``: one class for all, or one per sample.
+
+        Sample i of seed S has its own noise (``sampling.noise``): ``indices`` regenerates chosen samples
+        of the request alone (default 0..n-1), equal to the same samples of a larger batch.
+        """
         check_count("--n", n, 1, MAX_SAMPLES)
         check_count("--seed", seed, 0, MAX_SEED)
+        if indices is not None:
+            if len(indices) != n:
+                raise GenforgeError(f"got {len(indices)} sample indices for {n} samples")
+            for i in indices:
+                check_count("a sample index", i, 0, MAX_SEED)
         labels = self.labels_for(n, label)
-        g = torch.Generator().manual_seed(seed)
-        return to_uint8(self.sampler(self.net, n, labels, g).cpu())
+        images = self.spec.generate(self.net, self.resolve(request), indices if indices is not None else n, labels, seed)
+        return to_uint8(images)
 
     def labels_for(self, n: int, label) -> torch.Tensor | None:
         """The class of each of n samples (None when unconditional); checks the range."""
@@ -123,17 +139,24 @@ class LoadedGenerator:
     def describe(self) -> dict:
         """Which run, checkpoint and weights a result came from (the `run` block of eval and augment JSON)."""
         return {"run": str(self.run.path), "checkpoint": self.checkpoint.step, "weights_sha256": self.weights_sha256,
-                "model": self.config.model.name, "data": self.config.data.name, "genforge_version": __version__}
+                "model": self.config.model.name, "data": self.config.data.name, "sampling": self.request.to_json(),
+                "noise": "per-sample", "genforge_version": __version__}
 
-    def provenance(self, seed: int, label) -> dict[str, str]:
+    def provenance(self, seed: int, label, request: SampleRequest | None = None) -> dict[str, str]:
         return {"genforge:run": str(self.run.path), "genforge:checkpoint": str(self.checkpoint.step),
                 "genforge:weights-sha256": self.weights_sha256, "genforge:seed": str(seed),
                 "genforge:label": "cycled 0..k-1" if label is None and self.conditional else str(label),
+                "genforge:sampling": json.dumps(self.resolve(request).to_json(), sort_keys=True),
+                "genforge:noise": "per sample: sample i of seed S draws from a generator seeded by SHA-256(S, i)",
                 "genforge:version": __version__}
 
 
-def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device: str = "cpu", log=print) -> LoadedGenerator:
+def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device: str = "cpu", log=print,
+         request: SampleRequest | None = None) -> LoadedGenerator:
     """Load a run's generator from a verified checkpoint ('best', 'latest' or a step).
+
+    ``request`` sets the sampling defaults of the loaded generator (sampler, steps, guidance, ...), checked
+    against the family before any checkpoint is read.
 
     A checkpoint that verifies but does not load (weights crafted to match their manifest, a state.json
     of the wrong shape) is skipped with a warning for 'best'/'latest', and refused when asked for by step.
@@ -141,10 +164,11 @@ def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device
     r = open_run(run)
     cfg = r.config()
     spec = MODELS.get(cfg.model.name)
+    request = spec.resolve(request, cfg.model.name)
     candidates = r.candidates(checkpoint, warn=log)
     for i, ckpt in enumerate(candidates):
         try:
-            return _load_from(r, cfg, spec, ckpt, use_ema, device)
+            return _load_from(r, cfg, spec, ckpt, use_ema, device, request)
         except CheckpointError as err:
             if i + 1 == len(candidates):
                 raise
@@ -152,7 +176,8 @@ def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device
     raise AssertionError("unreachable: candidates is never empty")
 
 
-def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool, device: str) -> LoadedGenerator:
+def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool, device: str,
+               request: SampleRequest) -> LoadedGenerator:
     try:
         info = DataInfo.from_json(ckpt.state()["data_info"])
         net = spec.build(cfg.model, info)[spec.sample_net]
@@ -168,7 +193,7 @@ def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool,
         raise CheckpointError(f"{ckpt.path / (name + '.safetensors')} holds NaN or infinite weights")
     net = net.to(resolve_device(device)).eval()
     digest = ck.sha256_file(ckpt.path / f"{name}.safetensors")
-    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest, spec.sample)
+    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest, spec, request)
 
 
 def load_critic(gen: LoadedGenerator, log=print):
@@ -264,13 +289,14 @@ def _save_folder(images: torch.Tensor, out: Path, text: dict[str, str], labels: 
     return out
 
 
-def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print) -> dict:
+def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print,
+                 request: SampleRequest | None = None) -> dict:
     """`genforge eval`: metrics.json + report.html in RUN/eval/ for the chosen checkpoint."""
     from genforge.evaluation.evaluate import EvalSettings, evaluate
     from genforge.evaluation.report import write_report
 
     settings = settings or EvalSettings()
-    gen = load(run, checkpoint, log=log)
+    gen = load(run, checkpoint, log=log, request=request)
     data = prepare(gen.config.data, warn=log)
     if (data.info.channels, data.info.image_size) != (gen.info.channels, gen.info.image_size):
         raise GenforgeError(f"{gen.run.path} generates {gen.info.channels}x{gen.info.image_size}px images but its data now "
@@ -299,7 +325,7 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
 
 def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,
                 seed: int = 0, out: str | Path | None = None, allow_leak: bool = False, checkpoint: str = "best",
-                steps: int | None = None, log=print) -> dict:
+                steps: int | None = None, log=print, request: SampleRequest | None = None) -> dict:
     """`genforge augment`: write synthetic labelled images, measure their lift; RUN/augment/augment.json."""
     import dataclasses
     import shutil
@@ -315,7 +341,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
     check_count("--seed", seed, 0, MAX_SEED)
     if steps is not None:
         check_count("--steps", steps, 1, 1_000_000)
-    gen = load(run, checkpoint, log=log)
+    gen = load(run, checkpoint, log=log, request=request)
     if not gen.conditional:
         raise GenforgeError(f"{gen.run.path} is an unconditional {gen.config.model.name}: augmentation needs labelled "
                             "synthetic images; train a conditional model (--model cgan)")

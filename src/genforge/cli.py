@@ -30,10 +30,30 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 130 if r.interrupted else 0
 
 
+def _request(a: argparse.Namespace):
+    """The sampling request of the flags given (None fields: the family's defaults)."""
+    from genforge.sampling.request import SampleRequest
+
+    return SampleRequest(sampler=a.sampler, sample_steps=a.sample_steps, guidance=a.guidance, eta=a.eta,
+                         truncation=a.truncation,
+                         guidance_interval=tuple(a.guidance_interval) if a.guidance_interval else None)
+
+
+def _sampling_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (each family reads its own; docs/families.md)")
+    g.add_argument("--sampler", help="diffusion: ddim (default), ddpm, dpmpp-2m; GAN and VAE: direct")
+    g.add_argument("--sample-steps", type=int, metavar="N", help="diffusion: denoising steps (1 to the schedule length)")
+    g.add_argument("--guidance", type=float, metavar="W", help="conditional diffusion: classifier-free guidance scale (1 = none)")
+    g.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="guide only where t/T lies in [LO, HI] (Kynkäänniemi et al. 2024)")
+    g.add_argument("--eta", type=float, help="DDIM: 0 deterministic (default) to 1 (ancestral-like)")
+    g.add_argument("--truncation", type=float, metavar="T", help="GANs: redraw latent entries with |z| > T")
+
+
 def cmd_sample(a: argparse.Namespace) -> int:
     from genforge.api import load, save_samples
 
-    gen = load(a.run, a.checkpoint, use_ema=not a.no_ema, log=_log)
+    gen = load(a.run, a.checkpoint, use_ema=not a.no_ema, log=_log, request=_request(a))
     images = gen.sample(a.n, a.label, a.seed)
     labels = gen.labels_for(a.n, a.label)
     out = save_samples(images, Path(a.out), gen.provenance(a.seed, a.label), labels)
@@ -88,7 +108,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     settings = EvalSettings(n=a.n, n_real=a.n_real, split=a.split, seed=a.seed, resamples=a.resamples,
                             extractor="inception" if a.inception_weights else "domain",
                             inception_weights=a.inception_weights, inception_sha256=a.inception_sha256, cas=not a.no_cas)
-    result = evaluate_run(a.run, settings, a.checkpoint, log=_log)
+    result = evaluate_run(a.run, settings, a.checkpoint, log=_log, request=_request(a))
     for name, m in result["metrics"].items():
         ci = f"[{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]" if m["ci95"] else ""
         floor = f"floor {m['floor']:.4g}" if m["floor"] is not None else ""
@@ -103,7 +123,8 @@ def cmd_augment(a: argparse.Namespace) -> int:
     from genforge.api import augment_run
 
     r = augment_run(a.run, n=a.n, real_fraction=a.real_fraction, seeds=a.seeds, seed=a.seed, out=a.out,
-                    allow_leak=a.allow_leak, checkpoint=a.checkpoint, steps=a.steps, log=_log)
+                    allow_leak=a.allow_leak, checkpoint=a.checkpoint, steps=a.steps, log=_log,
+                    request=_request(a))
     print(f"downstream classifier, test accuracy on {r['n_test']} real test images, {r['seeds']} seeds:")
     for arm, m in r["arms"].items():
         print(f"  {arm:16} n_train {m['n_train']:6d}  {m['accuracy']:.4f}  [{m['ci95'][0]:.4f}, {m['ci95'][1]:.4f}]")
@@ -161,11 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", help="run directory")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--label", type=int, help="class index for every sample (default: cycle through the classes)")
-    s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="noise seed (default 0); sample i of seed S has its own noise, so a larger --n keeps the first samples")
     s.add_argument("--out", default="samples.png",
                    help="output .png grid, .npz, or a new folder (no suffix) of PNGs, one subfolder per class (default samples.png)")
     s.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA weights")
+    _sampling_flags(s)
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="metrics with CIs and floors, report.html", epilog=EPILOG,
@@ -182,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 safetensors for FID features (docs/inception-weights.md)")
     e.add_argument("--inception-sha256", metavar="HEX", help="expected SHA-256 of --inception-weights")
     e.add_argument("--no-cas", action="store_true", help="skip CAS (it trains a classifier on generated images)")
+    _sampling_flags(e)
     e.set_defaults(func=cmd_eval)
 
     au = sub.add_parser("augment", help="write synthetic labelled data and measure whether it helps a classifier",
@@ -203,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
     au.add_argument("--allow-leak", action="store_true",
                     help="measure even when the generator saw real images the baseline did not (result marked leaked)")
+    _sampling_flags(au)
     au.set_defaults(func=cmd_augment)
 
     c = sub.add_parser("compare", help="which of two evaluated runs is better, beyond the CIs", epilog=EPILOG)

@@ -57,10 +57,9 @@ class FrechetSelection:
         return torch.cat([feats, onehot], dim=1).double().numpy()
 
     def __call__(self, sample_fn) -> float:
-        """sample_fn(n, labels, generator) -> images in [-1, 1]. Same noise at every evaluation."""
+        """sample_fn(n, labels, seed) -> images in [-1, 1]. Same noise at every evaluation."""
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(self.seed)
-        fake = sample_fn(self.n, self.labels, g).cpu()
+        fake = sample_fn(self.n, self.labels, self.seed).cpu()
         _, feats = predict(self.net, fake)
         value = frechet_distance(*gaussian_stats(self._embed(feats, self.labels)), *self.real_stats)
         self.last_seconds = time.perf_counter() - t0

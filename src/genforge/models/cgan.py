@@ -6,8 +6,8 @@ from genforge.core.errors import ConfigError
 from genforge.core.registry import MODELS
 from genforge.data.imageset import DataInfo
 from genforge.models.gan_blocks import Discriminator, Generator
-from genforge.models.spec import ModelSpec
-from genforge.sampling.gan import sample_gan
+from genforge.models.spec import ModelSpec, SamplingSpec
+from genforge.sampling.direct import direct
 
 
 def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
@@ -25,4 +25,5 @@ def build_cgan(cfg: ModelConfig, info: DataInfo) -> dict:
 
 
 MODELS.register("cgan")(ModelSpec(build=build_cgan, task="gan", conditional=True, sample_net="generator",
-                                   sample=sample_gan, selection_metric="val_fjd", critic="discriminator"))
+                                   sample=direct,
+                                   sampling=SamplingSpec(("direct",), {"truncation": None}), selection_metric="val_fjd", critic="discriminator"))

@@ -5,8 +5,8 @@ from genforge.core.config import ModelConfig
 from genforge.core.registry import MODELS
 from genforge.data.imageset import DataInfo
 from genforge.models.gan_blocks import Discriminator, Generator
-from genforge.models.spec import ModelSpec
-from genforge.sampling.gan import sample_gan
+from genforge.models.spec import ModelSpec, SamplingSpec
+from genforge.sampling.direct import direct
 
 
 def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
@@ -17,4 +17,5 @@ def build_dcgan(cfg: ModelConfig, info: DataInfo) -> dict:
 
 
 MODELS.register("dcgan")(ModelSpec(build=build_dcgan, task="gan", conditional=False, sample_net="generator",
-                                   sample=sample_gan, selection_metric="val_fd", critic="discriminator"))
+                                   sample=direct,
+                                   sampling=SamplingSpec(("direct",), {"truncation": None}), selection_metric="val_fd", critic="discriminator"))

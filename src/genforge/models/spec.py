@@ -7,17 +7,50 @@ realness for the membership attack.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from genforge.core.config import ModelConfig
+from genforge.core.errors import ConfigError
+from genforge.core.registry import SAMPLERS
 from genforge.data.imageset import DataInfo
+from genforge.sampling.noise import SampleNoise
+from genforge.sampling.request import FLAGS, SampleRequest, check_values
 
-# (network, n, labels or None, generator) -> n images in [-1, 1], (n, C, H, W); pure, seeded only by generator
-Sampler = Callable[[nn.Module, int, "torch.Tensor | None", torch.Generator], torch.Tensor]
+# (network, resolved request, labels or None, per-sample noise) -> images in [-1, 1], (n, C, H, W).
+# Pure: every random draw comes from ``noise`` (row k from sample k's own generator).
+FamilySampler = Callable[[nn.Module, SampleRequest, "torch.Tensor | None", SampleNoise], torch.Tensor]
+
+SAMPLE_BATCH = 256  # samples per forward pass; batching never changes a sample's noise
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    """The sampling request fields a family reads, with their defaults; the first sampler is the default."""
+
+    samplers: tuple[str, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # cheaper settings for in-training sampling (selection metric, grids): checkpoint selection stays cheap
+    during_training: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve(self, request: SampleRequest | None, family: str, conditional: bool) -> SampleRequest:
+        """The request with every field this family reads filled in; a clear error for a field it does not read."""
+        request = request or SampleRequest()
+        check_values(request)
+        accepted = {"sampler", *self.defaults}
+        extra = sorted(set(request.given()) - accepted)
+        if extra:
+            if extra[0] == "guidance" and not conditional:
+                raise ConfigError(f"--guidance needs a class-conditional model; this {family} run is unconditional")
+            valid = ", ".join(FLAGS[k] for k in sorted(accepted))
+            raise ConfigError(f"{FLAGS[extra[0]]} does not apply to {family} (its sampling options: {valid})")
+        if request.sampler is not None and request.sampler not in self.samplers:
+            raise ConfigError(f"unknown sampler '{request.sampler}' for {family}; valid: {', '.join(self.samplers)}")
+        return request.merged({"sampler": self.samplers[0], **self.defaults})
 
 
 @dataclass(frozen=True)
@@ -26,9 +59,38 @@ class ModelSpec:
     task: str  # the training task (TASKS registry) that trains these networks; train.task="auto" uses it
     conditional: bool  # needs class labels
     sample_net: str  # the network that generates (its EMA copy, saved as "ema", is used when present)
-    sample: Sampler  # how the generating network is sampled
+    sample: FamilySampler  # one forward chunk of sampling, given the resolved request
+    sampling: SamplingSpec  # the request fields the family reads, its samplers and defaults
     # the default selection metric (SELECTION_METRICS; each declares its direction); train.selection_metric="auto"
     selection_metric: str
     # the network that scores how real an image looks, net(x) or net(x, y); the privacy audit's
     # membership attack uses it (None: the family has no such network)
     critic: str | None = None
+
+    def resolve(self, request: SampleRequest | None, family: str) -> SampleRequest:
+        req = self.sampling.resolve(request, family, self.conditional)
+        SAMPLERS.get(req.sampler)  # a declared sampler that is not registered fails here, by name
+        return req
+
+    @torch.no_grad()
+    def generate(self, net: nn.Module, request: SampleRequest, indices: int | Sequence[int], labels: torch.Tensor | None,
+                 seed: int, batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
+        """Samples ``indices`` (an int n: 0..n-1) of the request with ``seed``, in [-1, 1], on CPU; one label each.
+
+        ``request`` must be resolved. Sample i draws only from its own generator (``SampleNoise``), so
+        a sample regenerated alone gets the same noise as in any batch. The network is used in eval
+        mode and restored to its previous mode afterwards.
+        """
+        indices = list(range(indices)) if isinstance(indices, int) else list(indices)
+        assert labels is None or len(labels) == len(indices), "one label per sample"
+        device = next(net.parameters()).device
+        noise = SampleNoise(seed, indices, device)
+        y = None if labels is None else labels.to(device)
+        was_training = net.training
+        net.eval()
+        try:
+            parts = [self.sample(net, request, None if y is None else y[i : i + batch_size], noise.part(i, i + batch_size)).cpu()
+                     for i in range(0, len(indices), batch_size)]
+        finally:
+            net.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros((0,))

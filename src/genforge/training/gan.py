@@ -10,7 +10,7 @@ from genforge.core.registry import GAN_LOSSES, GAN_PENALTIES, MODELS, TASKS
 from genforge.core.runtime import make_generator
 from genforge.data.imageset import DataInfo, ImageSet
 from genforge.models.ema import make_ema, update_ema
-from genforge.sampling.gan import latents, sample_gan
+from genforge.sampling.direct import latents
 from genforge.training.diffaugment import diff_augment
 from genforge.training.task import image_batch
 
@@ -120,6 +120,3 @@ class GANTask:
         out.update(self.g_step(x.shape[0], y))
         update_ema(self.ema, self.G, self.ema_decay, step)
         return out
-
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator, use_ema: bool = True) -> torch.Tensor:
-        return sample_gan(self.ema if use_ema else self.G, n, labels if self.conditional else None, generator)

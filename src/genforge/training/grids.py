@@ -19,11 +19,11 @@ def grid_labels(num_classes: int, per_class: int = GRID_COLUMNS) -> torch.Tensor
     return torch.arange(min(num_classes, 10)).repeat_interleave(per_class)
 
 
-def eval_grid(task, info: DataInfo, seed: int) -> torch.Tensor:
-    labels = grid_labels(info.num_classes) if task.conditional else None
+def eval_grid(sample_fn, conditional: bool, info: DataInfo, seed: int) -> torch.Tensor:
+    """sample_fn(n, labels, seed) -> images in [-1, 1]; the same noise at every evaluation."""
+    labels = grid_labels(info.num_classes) if conditional else None
     n = len(labels) if labels is not None else GRID_COLUMNS * GRID_COLUMNS
-    g = torch.Generator().manual_seed(seed + 31)
-    images = task.sample(n, labels, g)
+    images = sample_fn(n, labels, seed + 31)
     return make_grid(to_uint8(images.cpu()), nrow=GRID_COLUMNS)
 
 

@@ -1,7 +1,7 @@
 """The interface between the Trainer and a model family's training logic.
 
 The Trainer knows no family: it asks the task for a batch, calls ``train_step`` and logs whatever
-losses come back; it saves ``networks()``, ``optimizers()`` and ``generators()`` for an exact resume.
+losses come back; it saves ``networks()`` (a network named "ema", when present, is what samples), ``optimizers()`` and ``generators()`` for an exact resume.
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ class Task(Protocol):
 
     def train_step(self, batch: dict[str, torch.Tensor | None], step: int) -> dict[str, torch.Tensor]: ...  # losses to log
 
-    def sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor: ...  # in [-1, 1]
 
 
 def image_batch(data: ImageSet, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor | None]:

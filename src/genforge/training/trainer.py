@@ -26,6 +26,7 @@ from genforge.core.runs import Run
 from genforge.core.runtime import capture_rng, check_threads, peak_memory_mb, restore_rng, seed_everything, set_threads
 from genforge.data.prepare import PreparedData
 from genforge.data.split import BatchStream
+from genforge.sampling.request import SampleRequest
 from genforge.training.grids import eval_grid, grid_text
 from genforge.training.logging import TrainLogger
 
@@ -89,6 +90,8 @@ class Trainer:
         self.batch_size = min(cfg.train.batch_size, n)
         self.stream = BatchStream(n, self.batch_size, seed=cfg.train.seed)
         self.metric_name = self.spec.selection_metric if cfg.train.selection_metric == "auto" else cfg.train.selection_metric
+        # in-training sampling (selection metric, grids) uses the family's cheap settings
+        self.request = self.spec.resolve(SampleRequest(**self.spec.sampling.during_training), cfg.model.name)
         metric_cls = SELECTION_METRICS.get(self.metric_name)
         self.higher_is_better = bool(getattr(metric_cls, "higher_is_better", False))
         self.metric = metric_cls(data, cfg.train.eval_samples, cfg.train.seed + 7, log)
@@ -199,7 +202,7 @@ class Trainer:
             self._train_step(stream, i)
             times.append(time.perf_counter() - t0)
         t_step = sorted(times[2:])[len(times[2:]) // 2]  # median, after two warm-up steps
-        self.metric(self.task.sample)
+        self.metric(self.sample)
         t_eval = self.metric.last_seconds
         self._restore_snapshot(snap)
         return t_step, t_eval
@@ -217,6 +220,12 @@ class Trainer:
             self.total = steps
             self.log(f"time budget {self.cfg.train.time_budget} -> {more} steps, to step {steps} (recorded in config.json)")
         ck.atomic_write_text(self.run.path / "config.json", config_to_json(self.cfg))
+
+    def sample(self, n: int, labels: torch.Tensor | None, seed: int) -> torch.Tensor:
+        """n samples in [-1, 1] from the EMA weights when the task keeps them, else the family's sample network."""
+        nets = self.task.networks()
+        net = nets.get("ema", nets[self.spec.sample_net])
+        return self.spec.generate(net, self.request, n, labels if self.spec.conditional else None, seed)
 
     # ---- the loop -------------------------------------------------------------------------
     def _set_lr(self, step: int) -> None:
@@ -248,7 +257,7 @@ class Trainer:
         """Returns (value, improved) at evaluation steps, (None, False) otherwise."""
         if not (self.step % self.cfg.train.eval_every == 0 or self.step == self.total):
             return None, False
-        value = self.metric(self.task.sample)
+        value = self.metric(self.sample)
         improved = _better(value, self.best_value, self.higher_is_better)
         if improved:
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
@@ -256,8 +265,8 @@ class Trainer:
             self.bad_evals += 1
         logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, improved)
         if self.cfg.train.grid_every_eval:
-            grid = eval_grid(self.task, self.data.info, self.cfg.train.seed)
-            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.task.conditional))
+            grid = eval_grid(self.sample, self.spec.conditional, self.data.info, self.cfg.train.seed)
+            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.spec.conditional))
             logger.log_images(self.step, grid)
             logger.log_histograms(self.step, self.task.networks()[self.spec.sample_net], self.spec.sample_net)
         return value, improved
