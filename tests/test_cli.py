@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
 def test_train_writes_a_complete_run(trained):
     assert (trained / "config.json").is_file() and (trained / "metrics.jsonl").is_file()
     assert (trained / "checkpoints" / "20" / "MANIFEST.json").is_file()
-    assert json.loads((trained / "config.json").read_text())["format_version"] == 1
+    assert json.loads((trained / "config.json").read_text())["format_version"] == 2
 
 
 def test_sample_png_carries_provenance(trained, tmp_path):

@@ -2,34 +2,36 @@ import json
 
 import pytest
 
-from genforge.core.config import FORMAT_VERSION, MIGRATIONS, RunConfig, apply_overrides, build_config, migrate, parse_duration
+from genforge.core.config import FORMAT_VERSION, MIGRATIONS, apply_overrides, build_config, default_config, migrate, parse_duration
 from genforge.core.errors import ConfigError
 from genforge.core.runs import create_run, load_config
 
 
 def test_defaults_and_frozen():
-    cfg = RunConfig()
+    cfg = default_config()
     assert cfg.format_version == FORMAT_VERSION and cfg.model.name == "cgan"
     with pytest.raises(Exception):
         cfg.train.steps = 5  # frozen
 
 
 def test_unknown_key_names_the_closest():
-    with pytest.raises(ConfigError, match=r"unknown config key 'optim.lrg' \(did you mean 'lr_g'\?\)"):
-        build_config(overrides=["optim.lrg=0.1"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'optim.generator.l' \(did you mean 'lr'\?\)"):
+        build_config(overrides=["optim.generator.l=0.1"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.z_dimm' \(did you mean 'z_dim'\?\)"):
+        build_config(overrides=["model.z_dimm=3"])
     with pytest.raises(ConfigError, match="unknown config key 'trian'.*did you mean 'train'"):
         build_config({"trian": {}})
 
 
 def test_bad_value_is_one_line():
     with pytest.raises(ConfigError) as e:
-        build_config(overrides=["optim.lr_g=-1"])
-    assert "optim.lr_g" in str(e.value) and "\n" not in str(e.value)
+        build_config(overrides=["optim.discriminator.lr=-1"])
+    assert "optim.discriminator.lr" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_overrides_parse_json_and_strings():
-    cfg = build_config(overrides=["train.steps=7", "gan.loss=bce", "optim.betas=[0.5,0.99]", "data.image_size=null"])
-    assert cfg.train.steps == 7 and cfg.gan.loss == "bce" and cfg.optim.betas == (0.5, 0.99)
+    cfg = build_config(overrides=["train.steps=7", "model.loss=bce", "optim.generator.betas=[0.5,0.99]", "data.image_size=null"])
+    assert cfg.train.steps == 7 and cfg.model.loss == "bce" and cfg.optim.generator.betas == (0.5, 0.99)
     with pytest.raises(ConfigError, match="key.sub=value"):
         apply_overrides({}, ["nonsense"])
 
@@ -51,18 +53,40 @@ def test_newer_format_is_refused(tmp_path):
 
 
 def test_older_format_is_migrated(monkeypatch):
-    # A format-0 config called the GAN loss "objective"; the migration renames it.
+    # A hypothetical format-0 config called train.steps "iterations"; MIGRATIONS[0] renames it, then v1 -> v2 runs.
     def v0_to_v1(raw):
-        raw = dict(raw)
-        raw.setdefault("gan", {})["loss"] = raw.pop("objective")
+        raw.setdefault("train", {})["steps"] = raw.pop("iterations")
         return raw
 
     monkeypatch.setitem(MIGRATIONS, 0, v0_to_v1)
-    out = migrate({"format_version": 0, "objective": "bce"}, "test")
-    assert out["format_version"] == FORMAT_VERSION and out["gan"]["loss"] == "bce"
+    stored = {"format_version": 0, "iterations": 7}
+    out = migrate(stored, "test")
+    assert out["format_version"] == FORMAT_VERSION and out["train"]["steps"] == 7 and "iterations" in stored  # a copy
     monkeypatch.delitem(MIGRATIONS, 0)
     with pytest.raises(ConfigError, match="no migration from format 0"):
         migrate({"format_version": 0}, "test")
+
+
+def test_sections_belong_to_the_family():
+    """`model` and `optim` are the family's own sections: another family's key is an unknown key."""
+    gan = build_config(overrides=['model.name="cgan"'])
+    assert set(type(gan.optim).model_fields) == {"schedule", "decay_start", "generator", "discriminator"}
+    with pytest.raises(ConfigError, match="unknown model 'nosuch'"):
+        build_config(overrides=['model.name="nosuch"'])
+    with pytest.raises(ConfigError, match="unknown config key 'optim.encoder'"):
+        build_config(overrides=['model.name="dcgan"', "optim.encoder.lr=0.1"])
+
+
+def test_v1_gan_config_migrates_every_value():
+    v1 = {"format_version": 1, "data": {"name": "digits"}, "model": {"name": "dcgan", "z_dim": 12},
+          "gan": {"loss": "bce", "ema_decay": 0.9}, "optim": {"lr_g": 1e-3, "lr_d": 3e-4, "betas": [0.5, 0.9],
+          "schedule": "constant", "decay_start": 0.2}, "train": {"steps": 9}}
+    out = migrate(v1, "test")
+    assert "gan" not in out and out["model"] == {"name": "dcgan", "z_dim": 12, "loss": "bce", "ema_decay": 0.9}
+    assert out["optim"] == {"schedule": "constant", "decay_start": 0.2,
+                            "generator": {"lr": 1e-3, "betas": [0.5, 0.9], "weight_decay": 0.0},
+                            "discriminator": {"lr": 3e-4, "betas": [0.5, 0.9], "weight_decay": 0.0}}
+    assert out["train"] == {"steps": 9, "checkpoint_minutes": 10.0}  # added within format 1: written out
 
 
 def test_parse_duration():

@@ -8,6 +8,7 @@ called "mean" (no "generator"), its task "boring", its sampler its own, and its 
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from conftest import TINY
 from genforge.api import evaluate_run, load, train
 from genforge.core import checkpoint as ck
+from genforge.core.config import ModelSection, OptimizerSettings
 from genforge.core.errors import ConfigError
 from genforge.core.registry import MODELS, SAMPLERS, SELECTION_METRICS, TASKS
 from genforge.data.transforms import to_unit
@@ -39,12 +41,20 @@ def sample_boring(net: MeanImage, request, labels, noise) -> torch.Tensor:
     return (net.mean + request.eta * net.log_sigma.exp() * eps).clamp(-1, 1)
 
 
+class BoringConfig(ModelSection):
+    """The family's own config section: keys no other family has."""
+
+    name: Literal["boring"] = "boring"
+    jitter: float = 0.01
+
+
 class BoringTask:
     conditional = False
 
     def __init__(self, cfg, info, device) -> None:
         self.net = MeanImage(info.channels, info.image_size).to(device)
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.5)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=cfg.optim.network("mean").lr)
+        self.jitter = cfg.model.jitter
         self.rng = torch.Generator().manual_seed(cfg.train.seed)
         self.device = device
 
@@ -62,7 +72,7 @@ class BoringTask:
 
     def train_step(self, batch, step):
         x = batch["x"]
-        jitter = 0.01 * torch.randn(x.shape, generator=self.rng)  # the task's own RNG, saved for exact resume
+        jitter = self.jitter * torch.randn(x.shape, generator=self.rng)  # the task's own RNG, saved for exact resume
         mse = ((x + jitter - self.net.mean) ** 2).mean()
         spread = (x.std(0).mean().log() - self.net.log_sigma).pow(2).mean()
         self.opt.zero_grad()
@@ -80,7 +90,7 @@ class ValNegMSE:
         self.real = to_unit((data.val if len(data.val) else data.train).x)
         self.seed, self.last_seconds = seed, 0.0
 
-    def __call__(self, sample_fn) -> float:
+    def __call__(self, sample_fn, networks) -> float:
         fake = sample_fn(64, None, self.seed)
         return -float(((self.real.mean(0) - fake.mean(0)) ** 2).mean())
 
@@ -90,7 +100,8 @@ def boring_family():
     MODELS.register("boring")(ModelSpec(build=lambda cfg, info: {"mean": MeanImage(info.channels, info.image_size)},
                                         task="boring", conditional=False, sample_net="mean", sample=sample_boring,
                                         sampling=SamplingSpec(("boring-noise",), {"eta": 1.0}),
-                                        selection_metric="val_neg_mse"))
+                                        selection_metric="val_neg_mse", config=BoringConfig,
+                                        optimizers={"mean": OptimizerSettings(lr=0.5)}))
     SAMPLERS.register("boring-noise")(sample_boring)
     TASKS.register("boring")(BoringTask)
     SELECTION_METRICS.register("val_neg_mse")(ValNegMSE)

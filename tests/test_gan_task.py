@@ -28,22 +28,22 @@ def _steps(overrides, model="cgan", n=4):
 @pytest.mark.parametrize("loss", GAN_LOSSES.names())
 @pytest.mark.parametrize("penalty", GAN_PENALTIES.names())
 def test_every_loss_and_penalty_trains(loss, penalty):
-    out = _steps([f'gan.loss="{loss}"', f'gan.penalty="{penalty}"'])
+    out = _steps([f'model.loss="{loss}"', f'model.penalty="{penalty}"'])
     assert all(math.isfinite(v) for step in out for v in step.values())
     assert (out[-1]["penalty"] > 0) == (penalty != "none")
 
 
 @pytest.mark.parametrize("option", [
-    ['gan.diffaugment="on"', 'gan.diffaugment_policy=["color","translation","cutout"]'],
-    ["gan.mode_seeking_weight=0.5"],
+    ['model.diffaugment="on"', 'model.diffaugment_policy=["color","translation","cutout"]'],
+    ["model.mode_seeking_weight=0.5"],
     ["model.aux_classifier=false"],
-    ["gan.d_steps=2"],
+    ["model.d_steps=2"],
     ["model.spectral_norm=false"],
 ])
 def test_options_train(option):
     out = _steps(option)
     assert all(math.isfinite(v) for step in out for v in step.values())
-    if "gan.mode_seeking_weight=0.5" in option:
+    if "model.mode_seeking_weight=0.5" in option:
         assert out[0]["mode_seeking"] > 0
     if "model.aux_classifier=false" in option:
         assert "aux_d" not in out[0]

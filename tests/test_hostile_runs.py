@@ -201,11 +201,11 @@ CONFIG_CASES = {
     "config-string-format": _config_edit(lambda c: {**c, "format_version": "1"}),
     "config-unknown-key": _config_edit(lambda c: set_path(c, "model.z_dimm", 3)),
     "config-other-z-dim": _config_edit(lambda c: set_path(c, "model.z_dim", 128)),
-    "config-other-loss": _config_edit(lambda c: set_path(c, "gan.loss", "hingee")),
+    "config-other-loss": _config_edit(lambda c: set_path(c, "model.loss", "hingee")),
     "config-huge-image-size": _config_edit(lambda c: set_path(c, "data.image_size", 100000)),
     "config-huge-width": _config_edit(lambda c: set_path(c, "model.g_channels", 10**6)),
     "config-infinite-lr": lambda run: (run / "config.json").write_text(
-        (run / "config.json").read_text().replace('"lr_g": 0.0002', '"lr_g": Infinity')),
+        (run / "config.json").read_text().replace('"lr": 0.0002', '"lr": Infinity', 1)),
     "config-huge-seed": _config_edit(lambda c: set_path(c, "train.seed", 2**70)),
     "config-other-data": _config_edit(lambda c: set_path(c, "data.name", "mnist")),
 }

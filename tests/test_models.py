@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from genforge.core.config import ModelConfig
+from genforge.models.gan_config import GANConfig as ModelConfig
 from genforge.core.errors import ConfigError
 from genforge.core.registry import MODELS, Registry
 from genforge.data.imageset import DataInfo

@@ -13,9 +13,10 @@ from genforge.core import checkpoint as ck
 from genforge.core.config import MAX_SAMPLES, MAX_SEED, RunConfig, build_config, resume_changes
 from genforge.core.errors import CheckpointError, ConfigError, GenforgeError
 from genforge.core.registry import MODELS, TASKS
-from genforge.core.runs import Run, create_run, ensure_new_run, open_run, writer_lock
+from genforge.core.runs import Run, check_migratable, create_run, ensure_new_run, open_run, writer_lock
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
+from genforge.data.export import check_new_folder, save_samples
 from genforge.data.prepare import prepare
 from genforge.data.transforms import to_uint8, to_unit
 from genforge.models.spec import ModelSpec
@@ -47,6 +48,7 @@ def train(data: str | None = None, model: str | None = None, out: str | Path | N
             if value is not None:
                 raise ConfigError(f"{flag} cannot be used with --resume (the run keeps its own folder and lineage)")
         run = open_run(resume)
+        check_migratable(run)  # an older run's config.json is rewritten in this format only if every checkpoint verifies
         old = run.config()
         cfg = resolve_config(data, model, steps, time_budget, overrides, base=old.model_dump(mode="json"))
         changed = resume_changes(old, cfg)
@@ -75,7 +77,7 @@ def _trainer(run: Run, cfg: RunConfig, log):
     device = resolve_device(cfg.train.device)
     prepared = prepare(cfg.data, warn=log)
     spec = MODELS.get(cfg.model.name)
-    if spec.conditional and prepared.info.num_classes < 2:
+    if spec.conditional is True and prepared.info.num_classes < 2:
         raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none; use --model dcgan")
     try:
         return Trainer(run, cfg, prepared, device, log=log)
@@ -99,7 +101,8 @@ class LoadedGenerator:
 
     def resolve(self, request: SampleRequest | None) -> SampleRequest:
         """``request`` with the family's defaults filled in; a clear error for a field or sampler it does not have."""
-        return self.spec.resolve((request or SampleRequest()).merged(self.request.given()), self.config.model.name)
+        return self.spec.resolve((request or SampleRequest()).merged(self.request.given()), self.config.model.name,
+                                 self.conditional)
 
     def sample(self, n: int, label: int | list[int] | None = None, seed: int = 0, request: SampleRequest | None = None,
                indices: list[int] | None = None) -> torch.Tensor:
@@ -164,7 +167,7 @@ def load(run: str | Path, checkpoint: str = "best", use_ema: bool = True, device
     r = open_run(run)
     cfg = r.config()
     spec = MODELS.get(cfg.model.name)
-    request = spec.resolve(request, cfg.model.name)
+    spec.resolve(request, cfg.model.name)  # a bad request fails before any checkpoint is read
     candidates = r.candidates(checkpoint, warn=log)
     for i, ckpt in enumerate(candidates):
         try:
@@ -193,100 +196,65 @@ def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool,
         raise CheckpointError(f"{ckpt.path / (name + '.safetensors')} holds NaN or infinite weights")
     net = net.to(resolve_device(device)).eval()
     digest = ck.sha256_file(ckpt.path / f"{name}.safetensors")
-    return LoadedGenerator(r, cfg, info, ckpt, net, spec.conditional, digest, spec, request)
+    conditional = spec.conditional_for(info)
+    return LoadedGenerator(r, cfg, info, ckpt, net, conditional, digest, spec, spec.resolve(request, cfg.model.name, conditional))
 
 
 def load_critic(gen: LoadedGenerator, log=print):
-    """The run's critic network (a GAN's discriminator) from the same checkpoint, as an evaluation Critic."""
+    """The family's membership score for the white-box attack, as an evaluation Critic (None: the family has none).
+
+    ``ModelSpec.membership`` scores with any of the checkpoint's networks (ELBO, minus a denoising loss);
+    a family with only a ``critic`` network (a GAN's discriminator) is scored by that network's output.
+    """
     from genforge.evaluation.evaluate import Critic
 
-    spec = MODELS.get(gen.config.model.name)
-    if spec.critic is None:
+    spec = gen.spec
+    names = [n for n in [*spec.build(gen.config.model, gen.info), "ema"] if (gen.checkpoint.path / f"{n}.safetensors").is_file()]
+    if spec.membership is None and (spec.critic is None or spec.critic not in names):
+        if spec.critic is not None:
+            log(f"warning: checkpoint {gen.checkpoint.step} has no {spec.critic}; the critic membership attack is skipped")
         return None
-    path = gen.checkpoint.path / f"{spec.critic}.safetensors"
-    if not path.is_file():
-        log(f"warning: checkpoint {gen.checkpoint.step} has no {spec.critic}; the critic membership attack is skipped")
-        return None
-    net = spec.build(gen.config.model, gen.info)[spec.critic]
-    try:
-        net.load_state_dict(ck.load_tensors(gen.checkpoint, spec.critic))
-    except (RuntimeError, OSError, ValueError) as err:
-        raise GenforgeError(f"{path} does not fit the {gen.config.model.name} {spec.critic} of this run "
-                            f"({str(err).splitlines()[0]})") from None
-    net.eval()
+    nets = _load_networks(gen, names if spec.membership is not None else [spec.critic])
     conditional = gen.conditional
+
+    def member_score(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if spec.membership is not None:
+            return spec.membership(nets, x, y, torch.Generator().manual_seed(0))
+        return nets[spec.critic](x, y)
 
     @torch.no_grad()
     def score(x_uint8: torch.Tensor, y: torch.Tensor | None, batch: int = 500) -> np.ndarray:
-        parts = [net(to_unit(x_uint8[i : i + batch]), y[i : i + batch] if conditional else None)
+        parts = [member_score(to_unit(x_uint8[i : i + batch]), y[i : i + batch] if conditional else None)
                  for i in range(0, len(x_uint8), batch)]
         return torch.cat(parts).double().numpy()
 
     # its weights are the model's own, not a shared measuring instrument: not "sha256", which compare
     # uses to decide whether two runs were measured alike
-    return Critic(score, {"critic": spec.critic, "critic_sha256": ck.sha256_file(path), "checkpoint": gen.checkpoint.step})
+    used = sorted(nets)
+    return Critic(score, {"critic": spec.critic if spec.membership is None else "membership score of " + "+".join(used),
+                          "critic_sha256": ck.sha256_file(gen.checkpoint.path / f"{used[0]}.safetensors"),
+                          "checkpoint": gen.checkpoint.step})
+
+
+def _load_networks(gen: LoadedGenerator, names: list[str]) -> dict[str, torch.nn.Module]:
+    """Networks of the generator's checkpoint by name, in eval mode; a clear error when one does not fit."""
+    built = gen.spec.build(gen.config.model, gen.info)
+    nets = {}
+    for name in names:
+        net = built[name] if name in built else gen.spec.build(gen.config.model, gen.info)[gen.spec.sample_net]  # "ema"
+        try:
+            net.load_state_dict(ck.load_tensors(gen.checkpoint, name))
+        except (RuntimeError, OSError, ValueError) as err:
+            raise GenforgeError(f"{gen.checkpoint.path / (name + '.safetensors')} does not fit the {gen.config.model.name} "
+                                f"{name} of this run ({str(err).splitlines()[0]})") from None
+        nets[name] = net.eval()
+    return nets
 
 
 def check_count(flag: str, value, lo: int, hi: int) -> None:
     """One bound check for every integer a user passes (counts, seeds, labels): a clear line, never an overflow."""
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise GenforgeError(f"{flag} must be an integer from {lo} to {hi}, got {value!r}")
-
-
-def save_samples(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
-                 nrow: int | None = None, classes: list[str] | tuple[str, ...] | None = None) -> Path:
-    """PNG grid (with tEXt provenance), .npz (x uint8 NHWC, y), or an image folder (a path without suffix)."""
-    out = Path(out)
-    try:
-        return _save_samples(images, out, text, labels, nrow, classes)
-    except OSError as err:
-        raise GenforgeError(f"cannot write {out} ({err.strerror or err}); choose another --out") from None
-
-
-def _save_samples(images, out: Path, text, labels, nrow, classes) -> Path:
-    from genforge.core.images import make_grid, save_png
-
-    if out.suffix == "":
-        return _save_folder(images, out, text, labels, classes)
-    if out.suffix.lower() == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"x": images.permute(0, 2, 3, 1).numpy()}
-        if labels is not None:
-            arrays["y"] = labels.numpy()
-        tmp = out.with_name(out.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(out)
-        return out
-    if out.suffix.lower() != ".png":
-        raise GenforgeError(f"--out must end in .png or .npz, or be a folder without a suffix; got '{out.name}'")
-    nrow = nrow or max(int(np.ceil(np.sqrt(len(images)))), 1)
-    save_png(make_grid(images, nrow), out, text, scale=2)
-    return out
-
-
-def check_new_folder(out: Path) -> None:
-    """An image-folder --out must be new or empty: genforge never mixes its files into a user's folder."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GenforgeError(f"{out} already exists and is not an empty folder; choose another --out")
-
-
-def _save_folder(images: torch.Tensor, out: Path, text: dict[str, str], labels: torch.Tensor | None,
-                 classes) -> Path:
-    """One PNG per image, in one subfolder per class (loadable again as a dataset); written aside, then renamed in."""
-    import shutil
-
-    from genforge.core.images import save_png
-
-    check_new_folder(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for i, img in enumerate(images):
-        sub = tmp if labels is None else tmp / (classes[int(labels[i])] if classes else str(int(labels[i])))
-        save_png(img, sub / f"{i:06d}.png", text)
-    if out.exists():
-        out.rmdir()
-    tmp.rename(out)
-    return out
 
 
 def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print,

@@ -12,11 +12,14 @@ from typing import Any, Literal
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, SerializeAsAny, ValidationError, create_model,
+                      field_validator)
 
 from genforge.core.errors import ConfigError, did_you_mean
+from genforge.core.registry import MODELS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+DEFAULT_MODEL = "cgan"  # `--model` when none is given (the demo's family)
 
 # Every size read from a config is bounded, so a typo (or a hostile config.json) cannot ask for tens of
 # GB: the validation error states the limit. The bounds are far above what any family here needs.
@@ -55,38 +58,37 @@ class DataConfig(Section):
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
 
 
-class ModelConfig(Section):
-    name: str = "cgan"
-    z_dim: Latent = 64
-    g_channels: Width = 32  # generator width at the highest hidden resolution
-    d_channels: Width = 32  # discriminator width at the first layer
-    embed_dim: Latent = 32  # class embedding size in the generator (conditional models)
-    spectral_norm: bool = True
-    aux_classifier: bool = True  # cgan: an AC-GAN class head on D (weights gan.aux_weight, gan.aux_weight_g)
+class ModelSection(Section):
+    """The `model` section: ``name`` picks the family (MODELS); each family subclasses this with its own keys.
+
+    A discriminated union on ``model.name``: the family's declaration (``ModelSpec.config``) says which class
+    validates the section, so a key of another family is an unknown key here.
+    """
+
+    name: str = DEFAULT_MODEL
 
 
-class GANConfig(Section):
-    loss: str = "hinge"  # bce (non-saturating) | hinge | wasserstein
-    penalty: str = "none"  # none | gp | r1
-    penalty_weight: PositiveFloat = 10.0
-    d_steps: Annotated[int, Field(ge=1, le=100)] = 1
-    # DiffAugment (Zhao et al. 2020): "auto" turns it on below `diffaugment_max_items` images.
-    diffaugment: Literal["auto", "on", "off"] = "auto"
-    diffaugment_policy: tuple[Literal["translation", "cutout", "color"], ...] = ("translation",)
-    diffaugment_max_items: Count = 10000
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
-    aux_weight: float = Field(1.0, ge=0.0)  # AC-GAN class loss on real images in D (model.aux_classifier)
-    aux_weight_g: float = Field(1.0, ge=0.0)  # AC-GAN class loss on generated images in G
-    mode_seeking_weight: float = Field(0.3, ge=0.0)  # MSGAN diversity term in G (0 turns it off)
+class OptimizerSettings(Section):
+    """Adam settings of one trained network (`optim.<network>.*`); AdamW when weight_decay > 0."""
+
+    lr: PositiveFloat = 2e-4
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class OptimConfig(Section):
-    lr_g: PositiveFloat = 2e-4
-    lr_d: PositiveFloat = 2e-4
-    betas: tuple[Beta, Beta] = (0.0, 0.9)  # Adam betas typical for hinge/SN GANs (Miyato 2018)
+    """The `optim` section: one schedule for every optimizer, then one `OptimizerSettings` per trained network,
+    keyed by the family's network names (``ModelSpec.optimizers``)."""
+
     # learning-rate schedule: constant, or linear decay to 0 from decay_start (fraction of train.steps)
     schedule: Literal["constant", "linear"] = "linear"
     decay_start: float = Field(0.5, ge=0.0, le=1.0)
+
+    def network(self, name: str) -> OptimizerSettings:
+        value = getattr(self, name, None)
+        if not isinstance(value, OptimizerSettings):
+            raise ConfigError(f"no optimizer settings for network '{name}' (optim.{name})")
+        return value
 
 
 class TrainConfig(Section):
@@ -105,7 +107,7 @@ class TrainConfig(Section):
     keep_last: Annotated[int, Field(ge=1, le=1000)] = 2
     patience: Count | None = None  # early stopping: evals without improvement
     eval_samples: Annotated[int, Field(ge=2, le=MAX_SAMPLES)] = 500  # generated samples per in-training evaluation
-    selection_metric: str = "auto"  # auto: the model family's default (cgan: val_fjd, dcgan: val_fd)
+    selection_metric: str = "auto"  # auto: the model family's default (SELECTION_METRICS)
     grid_every_eval: bool = True
     init_from: str | None = None  # fine-tune: start from this run's best weights
 
@@ -138,17 +140,12 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# Keys added after this format version was first released: a run written before them lacks them and gets
-# their default (which reproduces the old behaviour). A format bump's migration writes them explicitly.
-ADDED_WITHIN_FORMAT = frozenset({"train.checkpoint_minutes"})
-
-
 def check_complete(raw: dict[str, Any], source: str) -> None:
     """A stored config.json names every key (genforge writes them all): a missing one means it was edited or damaged.
 
     Only configs read from a run are held to this; `--set` and partial configs fill in the defaults.
     """
-    missing = sorted(_flat(RunConfig().model_dump(mode="json")).keys() - _flat(raw).keys() - ADDED_WITHIN_FORMAT)
+    missing = sorted(_flat(default_config(family_of(raw)).model_dump(mode="json")).keys() - _flat(raw).keys())
     if missing:
         raise ConfigError(f"{source} lacks {missing[0]}" + (f" and {len(missing) - 1} other key(s)" if len(missing) > 1 else "")
                           + "; it was edited or damaged (genforge writes every key). Restore it, or train a new run")
@@ -168,12 +165,32 @@ def resume_changes(old: RunConfig, new: RunConfig) -> list[str]:
 
 
 class RunConfig(Section):
+    """The resolved config of a run. Instances are of a family's subclass (``config_class``), whose `model` and
+    `optim` fields are the family's own sections; build them with ``parse_config`` or ``default_config``."""
+
     format_version: int = FORMAT_VERSION
     data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    gan: GANConfig = GANConfig()
-    optim: OptimConfig = OptimConfig()
+    model: SerializeAsAny[ModelSection] = ModelSection()
+    optim: SerializeAsAny[OptimConfig] = OptimConfig()
     train: TrainConfig = TrainConfig()
+
+
+_classes: dict[str, type[RunConfig]] = {}
+
+
+def config_class(family: str) -> type[RunConfig]:
+    """The RunConfig subclass of a family: its `model` section class and an `optim` with one entry per network."""
+    if family not in _classes:
+        spec = MODELS.get(family)  # an unknown family is a ConfigError naming the closest
+        optim = create_model(f"OptimConfig_{family}", __base__=OptimConfig,
+                             **{net: (OptimizerSettings, settings) for net, settings in spec.optimizers.items()})
+        _classes[family] = create_model(f"RunConfig_{family}", __base__=RunConfig,
+                                        model=(spec.config, spec.config(name=family)), optim=(optim, optim()))
+    return _classes[family]
+
+
+def default_config(family: str = DEFAULT_MODEL) -> RunConfig:
+    return config_class(family)()
 
 
 def _section_fields(model: type[BaseModel], path: tuple) -> list[str]:
@@ -186,12 +203,12 @@ def _section_fields(model: type[BaseModel], path: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(err: ValidationError) -> str:
+def _describe(err: ValidationError, cls: type[BaseModel]) -> str:
     first = err.errors()[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
     key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
-        hint = did_you_mean(str(loc[-1]), _section_fields(RunConfig, loc[:-1]))
+        hint = did_you_mean(str(loc[-1]), _section_fields(cls, loc[:-1]))
         return f"unknown config key '{key}'{hint}"
     cause = first.get("ctx", {}).get("error")
     msg = str(cause) if first["type"] == "value_error" and cause is not None else first["msg"]
@@ -199,14 +216,26 @@ def _describe(err: ValidationError) -> str:
     return f"config key '{key}': {msg} (got {shown[:80] + '...' if len(shown) > 80 else shown})"
 
 
+def family_of(raw: dict[str, Any]) -> str:
+    """The family a config dict names (`model.name`), the default when it names none."""
+    model = raw.get("model", {})
+    if not isinstance(model, dict):
+        raise ConfigError(f"config key 'model' must be a section (a JSON object), got {type(model).__name__}")
+    name = model.get("name", DEFAULT_MODEL)
+    if not isinstance(name, str):
+        raise ConfigError(f"config key 'model.name': must be a family name, got {name!r}")
+    return name
+
+
 def parse_config(raw: dict[str, Any]) -> RunConfig:
-    """Validate a plain dict into a RunConfig, raising a one-line ConfigError."""
+    """Validate a plain dict into the RunConfig of the family it names, raising a one-line ConfigError."""
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a JSON object, got {type(raw).__name__}")
+    cls = config_class(family_of(raw))
     try:
-        return RunConfig.model_validate(raw)
+        return cls.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
+        raise ConfigError(_describe(err, cls)) from None
 
 
 def _parse_value(text: str) -> Any:
@@ -243,12 +272,22 @@ def config_to_json(cfg: RunConfig) -> str:
     return json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-# Older format versions are migrated by code: MIGRATIONS[v] turns a version-v dict into v+1.
-MIGRATIONS: dict[int, Any] = {}
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2, the shared sections: ``train.checkpoint_minutes`` (added within format 1) is written out
+    with the default that reproduces the old behaviour. The family's own migration moves its sections."""
+    train = raw.setdefault("train", {})
+    if isinstance(train, dict):
+        train.setdefault("checkpoint_minutes", 10.0)
+    return raw
 
 
-def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    """Bring a stored config dict to FORMAT_VERSION, refusing versions newer than this code."""
+# Older format versions are migrated by code: MIGRATIONS[v] turns a version-v dict into v+1 (the shared
+# sections), then the family's ``ModelSpec.migrations[v]`` rewrites its own sections.
+MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+
+
+def stored_version(raw: dict[str, Any], source: str) -> int:
+    """The format version of a stored config dict; a clear error for a newer or malformed one."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source} must hold a JSON object, found {type(raw).__name__}")
     version = raw.get("format_version", 0)
@@ -259,10 +298,20 @@ def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
             f"{source} was written by a newer genforge (format {version}; this version reads up to "
             f"{FORMAT_VERSION}); upgrade genforge to use it"
         )
+    return version
+
+
+def migrate(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Bring a stored config dict to FORMAT_VERSION (a new dict; ``raw`` is not changed)."""
+    version = stored_version(raw, source)
+    raw = json.loads(json.dumps(raw))
     while version < FORMAT_VERSION:
         if version not in MIGRATIONS:
             raise ConfigError(f"{source}: no migration from format {version}; this run is too old")
         raw = MIGRATIONS[version](raw)
+        family = MODELS.get(family_of(raw))
+        if version in family.migrations:
+            raw = family.migrations[version](raw)
         version += 1
         raw["format_version"] = version
     return raw

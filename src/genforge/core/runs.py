@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from genforge.core import checkpoint as ck
-from genforge.core.config import RunConfig, check_complete, config_to_json, migrate, parse_config
-from genforge.core.errors import CheckpointError, GenforgeError
+from genforge.core.config import (FORMAT_VERSION, RunConfig, check_complete, config_to_json, migrate, parse_config,
+                                  stored_version)
+from genforge.core.errors import CheckpointError, ConfigError, GenforgeError
 from genforge.core.jsonfile import read_json_object
 
 CONFIG = "config.json"
@@ -151,9 +152,39 @@ def load_config(path: Path) -> RunConfig:
     cfg_path = Path(path) / CONFIG
     if not cfg_path.is_file():
         raise GenforgeError(f"{path} is not a genforge run (no {CONFIG}); pass a run directory")
-    raw = migrate(read_json_object(cfg_path, MAX_CONFIG_BYTES), str(cfg_path))
-    check_complete(raw, str(cfg_path))
-    return parse_config(raw)
+    stored = read_json_object(cfg_path, MAX_CONFIG_BYTES)
+    version = stored_version(stored, str(cfg_path))
+    if version == FORMAT_VERSION:
+        check_complete(stored, str(cfg_path))
+        return parse_config(stored)
+    try:  # an older run: migrated in memory; only `--resume` (the writer) rewrites config.json, see migrate_run
+        raw = migrate(stored, str(cfg_path))
+        check_complete(raw, str(cfg_path))
+        return parse_config(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{cfg_path} is a format-{version} run whose migration to format {FORMAT_VERSION} failed: "
+                          f"{err}. The run is unchanged; use a genforge version that wrote it") from None
+
+
+def stored_format(path: Path) -> int:
+    """The format version config.json was written in (older ones are migrated in memory when read)."""
+    cfg_path = Path(path) / CONFIG
+    return stored_version(read_json_object(cfg_path, MAX_CONFIG_BYTES), str(cfg_path))
+
+
+def check_migratable(run: Run) -> None:
+    """Before an older run's config.json is rewritten in the current format (on ``--resume``): every committed
+    checkpoint must verify against its own manifest, so a migration never launders a damaged or edited run.
+    Nothing else is rewritten: checkpoint files keep their names and tensors in every format so far."""
+    version = stored_format(run.path)
+    if version == FORMAT_VERSION:
+        return
+    _, corrupt = ck.partition(run.checkpoints_dir)
+    if corrupt:
+        ckpt, reason = corrupt[0]
+        raise GenforgeError(f"{run.path} is a format-{version} run and checkpoint {ckpt.step} does not verify against its "
+                            f"own manifest ({reason}); it is not migrated to format {FORMAT_VERSION} (a migration must not "
+                            "launder a damaged or edited run). Sample from it read-only, or move the damaged checkpoint away")
 
 
 def open_run(path: str | Path) -> Run:

@@ -56,8 +56,9 @@ class FrechetSelection:
         onehot = F.one_hot(labels, self.num_classes).to(feats.dtype) * self.alpha
         return torch.cat([feats, onehot], dim=1).double().numpy()
 
-    def __call__(self, sample_fn) -> float:
-        """sample_fn(n, labels, seed) -> images in [-1, 1]. Same noise at every evaluation."""
+    def __call__(self, sample_fn, networks=None) -> float:
+        """sample_fn(n, labels, seed) -> images in [-1, 1]. Same noise at every evaluation. (``networks``: the
+        task's networks by name, for metrics that need the model itself, e.g. a validation ELBO; unused here.)"""
         t0 = time.perf_counter()
         fake = sample_fn(self.n, self.labels, self.seed).cpu()
         _, feats = predict(self.net, fake)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genforge.core.config import ModelConfig
+from genforge.core.config import ModelSection, OptimizerSettings
 from genforge.core.errors import ConfigError
 from genforge.core.registry import SAMPLERS
 from genforge.data.imageset import DataInfo
@@ -41,11 +41,11 @@ class SamplingSpec:
         """The request with every field this family reads filled in; a clear error for a field it does not read."""
         request = request or SampleRequest()
         check_values(request)
+        if request.guidance is not None and not conditional:
+            raise ConfigError(f"--guidance needs a class-conditional model; this {family} run is unconditional")
         accepted = {"sampler", *self.defaults}
         extra = sorted(set(request.given()) - accepted)
         if extra:
-            if extra[0] == "guidance" and not conditional:
-                raise ConfigError(f"--guidance needs a class-conditional model; this {family} run is unconditional")
             valid = ", ".join(FLAGS[k] for k in sorted(accepted))
             raise ConfigError(f"{FLAGS[extra[0]]} does not apply to {family} (its sampling options: {valid})")
         if request.sampler is not None and request.sampler not in self.samplers:
@@ -53,22 +53,41 @@ class SamplingSpec:
         return request.merged({"sampler": self.samplers[0], **self.defaults})
 
 
+# (the checkpoint's networks by name, images in [-1, 1], labels or None, generator) -> (n,) membership
+# scores, higher = more likely a training image (a discriminator's score, the ELBO, minus a denoising loss)
+MembershipScore = Callable[[dict[str, nn.Module], torch.Tensor, "torch.Tensor | None", torch.Generator], torch.Tensor]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    build: Callable[[ModelConfig, DataInfo], dict[str, nn.Module]]  # every network, by name
+    build: Callable[[ModelSection, DataInfo], dict[str, nn.Module]]  # every network, by name
     task: str  # the training task (TASKS registry) that trains these networks; train.task="auto" uses it
-    conditional: bool  # needs class labels
+    # needs class labels (True), never uses them (False), or follows the data: class-conditional when it has labels (None)
+    conditional: bool | None
     sample_net: str  # the network that generates (its EMA copy, saved as "ema", is used when present)
     sample: FamilySampler  # one forward chunk of sampling, given the resolved request
     sampling: SamplingSpec  # the request fields the family reads, its samplers and defaults
     # the default selection metric (SELECTION_METRICS; each declares its direction); train.selection_metric="auto"
     selection_metric: str
-    # the network that scores how real an image looks, net(x) or net(x, y); the privacy audit's
-    # membership attack uses it (None: the family has no such network)
+    # the network that scores how real an image looks, net(x) or net(x, y) (a GAN's discriminator); the
+    # privacy audit's critic attack uses it. None: the family has no such network
     critic: str | None = None
+    config: type[ModelSection] = ModelSection  # the family's `model` config section (its own keys, its own defaults)
+    # default optimizer settings of each trained network, by network name: the `optim.<network>` keys
+    optimizers: Mapping[str, OptimizerSettings] = field(default_factory=dict)
+    # the privacy audit's membership score (None: the family has none; the attack is skipped and says so)
+    membership: MembershipScore | None = None
+    # what the family's part of each format migration does to a stored config dict: {from_version: fn}
+    migrations: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
 
-    def resolve(self, request: SampleRequest | None, family: str) -> SampleRequest:
-        req = self.sampling.resolve(request, family, self.conditional)
+    def conditional_for(self, info: DataInfo) -> bool:
+        """Whether a model of this family on data ``info`` is class-conditional."""
+        return info.num_classes >= 2 if self.conditional is None else self.conditional
+
+    def resolve(self, request: SampleRequest | None, family: str, conditional: bool | None = None) -> SampleRequest:
+        """``conditional``: of the trained model (default: the family's declaration; True where it follows the data)."""
+        cond = (self.conditional is not False) if conditional is None else conditional
+        req = self.sampling.resolve(request, family, cond)
         SAMPLERS.get(req.sampler)  # a declared sampler that is not registered fails here, by name
         return req
 

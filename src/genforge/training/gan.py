@@ -12,12 +12,12 @@ from genforge.data.imageset import DataInfo, ImageSet
 from genforge.models.ema import make_ema, update_ema
 from genforge.sampling.direct import latents
 from genforge.training.diffaugment import diff_augment
-from genforge.training.task import image_batch
+from genforge.training.task import image_batch, make_optimizer
 
 
 def use_diffaugment(cfg: RunConfig, n_train: int) -> bool:
-    mode = cfg.gan.diffaugment
-    return mode == "on" or (mode == "auto" and n_train <= cfg.gan.diffaugment_max_items)
+    mode = cfg.model.diffaugment
+    return mode == "on" or (mode == "auto" and n_train <= cfg.model.diffaugment_max_items)
 
 
 @TASKS.register("gan")
@@ -29,16 +29,15 @@ class GANTask:
         self.G: nn.Module = nets["generator"].to(device)
         self.D: nn.Module = nets["discriminator"].to(device)
         self.ema = make_ema(self.G)
-        self.loss = GAN_LOSSES.get(cfg.gan.loss)()
-        self.penalty = GAN_PENALTIES.get(cfg.gan.penalty)
-        self.penalty_weight = cfg.gan.penalty_weight
-        self.aux_weight, self.aux_weight_g = cfg.gan.aux_weight, cfg.gan.aux_weight_g
-        self.mode_seeking_weight = cfg.gan.mode_seeking_weight
-        self.d_steps, self.ema_decay = cfg.gan.d_steps, cfg.gan.ema_decay
-        self.policy = cfg.gan.diffaugment_policy if use_diffaugment(cfg, info.n_train) else ()
-        betas = tuple(cfg.optim.betas)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
+        self.loss = GAN_LOSSES.get(cfg.model.loss)()
+        self.penalty = GAN_PENALTIES.get(cfg.model.penalty)
+        self.penalty_weight = cfg.model.penalty_weight
+        self.aux_weight, self.aux_weight_g = cfg.model.aux_weight, cfg.model.aux_weight_g
+        self.mode_seeking_weight = cfg.model.mode_seeking_weight
+        self.d_steps, self.ema_decay = cfg.model.d_steps, cfg.model.ema_decay
+        self.policy = cfg.model.diffaugment_policy if use_diffaugment(cfg, info.n_train) else ()
+        self.opt_g = make_optimizer(self.G.parameters(), cfg.optim.network("generator"))
+        self.opt_d = make_optimizer(self.D.parameters(), cfg.optim.network("discriminator"))
         self.rng = make_generator(cfg.train.seed + 1, device)  # noise, DiffAugment, penalty ε
 
     def networks(self) -> dict[str, nn.Module]:

@@ -10,6 +10,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from genforge.core.config import OptimizerSettings
 from genforge.data.imageset import ImageSet
 from genforge.data.transforms import to_unit
 
@@ -34,3 +35,10 @@ class Task(Protocol):
 def image_batch(data: ImageSet, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor | None]:
     """The usual batch of an image family: ``x`` in [-1, 1] and ``y`` (None when unlabelled), on ``device``."""
     return {"x": to_unit(data.x[idx]).to(device), "y": None if data.y is None else data.y[idx].to(device)}
+
+
+def make_optimizer(params, settings: OptimizerSettings) -> torch.optim.Optimizer:
+    """Adam with one network's `optim.<network>` settings (AdamW, decoupled decay, when weight_decay > 0)."""
+    if settings.weight_decay > 0:
+        return torch.optim.AdamW(params, lr=settings.lr, betas=tuple(settings.betas), weight_decay=settings.weight_decay)
+    return torch.optim.Adam(params, lr=settings.lr, betas=tuple(settings.betas))

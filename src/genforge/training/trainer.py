@@ -83,6 +83,7 @@ class Trainer:
         self.threads = set_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
         self.spec = MODELS.get(cfg.model.name)  # the family's declaration: the Trainer reads nothing else of it
+        self.conditional = self.spec.conditional_for(data.info)
         self.task = TASKS.get(self.spec.task if cfg.train.task == "auto" else cfg.train.task)(cfg, data.info, device)
         n = len(data.train)
         if cfg.train.batch_size > n:
@@ -91,7 +92,7 @@ class Trainer:
         self.stream = BatchStream(n, self.batch_size, seed=cfg.train.seed)
         self.metric_name = self.spec.selection_metric if cfg.train.selection_metric == "auto" else cfg.train.selection_metric
         # in-training sampling (selection metric, grids) uses the family's cheap settings
-        self.request = self.spec.resolve(SampleRequest(**self.spec.sampling.during_training), cfg.model.name)
+        self.request = self.spec.resolve(SampleRequest(**self.spec.sampling.during_training), cfg.model.name, self.conditional)
         metric_cls = SELECTION_METRICS.get(self.metric_name)
         self.higher_is_better = bool(getattr(metric_cls, "higher_is_better", False))
         self.metric = metric_cls(data, cfg.train.eval_samples, cfg.train.seed + 7, log)
@@ -202,7 +203,7 @@ class Trainer:
             self._train_step(stream, i)
             times.append(time.perf_counter() - t0)
         t_step = sorted(times[2:])[len(times[2:]) // 2]  # median, after two warm-up steps
-        self.metric(self.sample)
+        self.metric(self.sample, self.task.networks())
         t_eval = self.metric.last_seconds
         self._restore_snapshot(snap)
         return t_step, t_eval
@@ -225,7 +226,7 @@ class Trainer:
         """n samples in [-1, 1] from the EMA weights when the task keeps them, else the family's sample network."""
         nets = self.task.networks()
         net = nets.get("ema", nets[self.spec.sample_net])
-        return self.spec.generate(net, self.request, n, labels if self.spec.conditional else None, seed)
+        return self.spec.generate(net, self.request, n, labels if self.conditional else None, seed)
 
     # ---- the loop -------------------------------------------------------------------------
     def _set_lr(self, step: int) -> None:
@@ -257,7 +258,7 @@ class Trainer:
         """Returns (value, improved) at evaluation steps, (None, False) otherwise."""
         if not (self.step % self.cfg.train.eval_every == 0 or self.step == self.total):
             return None, False
-        value = self.metric(self.sample)
+        value = self.metric(self.sample, self.task.networks())
         improved = _better(value, self.best_value, self.higher_is_better)
         if improved:
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
@@ -265,8 +266,8 @@ class Trainer:
             self.bad_evals += 1
         logger.log_eval(self.step, self.metric_name, value, self.metric.last_seconds, improved)
         if self.cfg.train.grid_every_eval:
-            grid = eval_grid(self.sample, self.spec.conditional, self.data.info, self.cfg.train.seed)
-            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.spec.conditional))
+            grid = eval_grid(self.sample, self.conditional, self.data.info, self.cfg.train.seed)
+            save_png(grid, self.run.samples_dir / f"step-{self.step:07d}.png", grid_text(self.run, self.step, self.cfg.train.seed, self.conditional))
             logger.log_images(self.step, grid)
             logger.log_histograms(self.step, self.task.networks()[self.spec.sample_net], self.spec.sample_net)
         return value, improved
