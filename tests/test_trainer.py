@@ -108,7 +108,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path):
 
 
 def test_early_stopping(tmp_path):
-    r = train(out=tmp_path / "r", steps=200, overrides=TINY + ["train.patience=1", "optim.lr_g=1e-9", "optim.lr_d=1e-9"], log=quiet)
+    r = train(out=tmp_path / "r", steps=200, overrides=TINY + ["train.patience=1", "optim.generator.lr=1e-9", "optim.discriminator.lr=1e-9"], log=quiet)
     assert r.stopped_early and r.step < 200
     assert ck.newest_intact(tmp_path / "r" / "checkpoints").step == r.step
 
@@ -124,7 +124,7 @@ def test_time_budget_becomes_a_recorded_step_count(tmp_path):
 
 def test_init_from_copies_weights_and_checks_shapes(tmp_path):
     train(out=tmp_path / "src", steps=10, overrides=TINY, log=quiet)
-    train(out=tmp_path / "ft", steps=10, init_from=str(tmp_path / "src"), overrides=TINY + ["optim.lr_g=1e-12", "optim.lr_d=1e-12"], log=quiet)
+    train(out=tmp_path / "ft", steps=10, init_from=str(tmp_path / "src"), overrides=TINY + ["optim.generator.lr=1e-12", "optim.discriminator.lr=1e-12"], log=quiet)
     a = load(tmp_path / "src", "latest", use_ema=False, log=quiet).net.state_dict()
     b = load(tmp_path / "ft", "latest", use_ema=False, log=quiet).net.state_dict()
     weights = [k for k in a if k.endswith("weight") and "bn" not in k and "norm" not in k]
