@@ -77,6 +77,12 @@ def test_sections_belong_to_the_family():
         build_config(overrides=['model.name="dcgan"', "optim.encoder.lr=0.1"])
 
 
+def test_a_partial_network_override_keeps_the_family_defaults():
+    cfg = build_config(overrides=["optim.generator.lr=1e-4"])
+    assert cfg.optim.generator.lr == 1e-4 and cfg.optim.generator.betas == (0.0, 0.9)  # GAN betas, not Adam's
+    assert cfg.optim.discriminator.betas == (0.0, 0.9)
+
+
 def test_v1_gan_config_migrates_every_value():
     v1 = {"format_version": 1, "data": {"name": "digits"}, "model": {"name": "dcgan", "z_dim": 12},
           "gan": {"loss": "bce", "ema_decay": 0.9}, "optim": {"lr_g": 1e-3, "lr_d": 3e-4, "betas": [0.5, 0.9],

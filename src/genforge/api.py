@@ -5,20 +5,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from genforge import __version__
 from genforge.core import checkpoint as ck
 from genforge.core.config import MAX_SAMPLES, MAX_SEED, RunConfig, build_config, resume_changes
-from genforge.core.errors import CheckpointError, ConfigError, GenforgeError
+from genforge.core.errors import CheckpointError, ConfigError, GenforgeError, check_count
 from genforge.core.registry import MODELS, TASKS
 from genforge.core.runs import Run, check_migratable, create_run, ensure_new_run, open_run, writer_lock
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
 from genforge.data.export import check_new_folder, save_samples
 from genforge.data.prepare import prepare
-from genforge.data.transforms import to_uint8, to_unit
+from genforge.data.transforms import to_uint8
 from genforge.models.spec import ModelSpec
 from genforge.sampling.request import SampleRequest
 
@@ -200,71 +199,17 @@ def _load_from(r: Run, cfg: RunConfig, spec, ckpt: ck.Checkpoint, use_ema: bool,
     return LoadedGenerator(r, cfg, info, ckpt, net, conditional, digest, spec, spec.resolve(request, cfg.model.name, conditional))
 
 
-def load_critic(gen: LoadedGenerator, log=print):
-    """The family's membership score for the white-box attack, as an evaluation Critic (None: the family has none).
-
-    ``ModelSpec.membership`` scores with any of the checkpoint's networks (ELBO, minus a denoising loss);
-    a family with only a ``critic`` network (a GAN's discriminator) is scored by that network's output.
-    """
-    from genforge.evaluation.evaluate import Critic
-
-    spec = gen.spec
-    names = [n for n in [*spec.build(gen.config.model, gen.info), "ema"] if (gen.checkpoint.path / f"{n}.safetensors").is_file()]
-    if spec.membership is None and (spec.critic is None or spec.critic not in names):
-        if spec.critic is not None:
-            log(f"warning: checkpoint {gen.checkpoint.step} has no {spec.critic}; the critic membership attack is skipped")
-        return None
-    nets = _load_networks(gen, names if spec.membership is not None else [spec.critic])
-    conditional = gen.conditional
-
-    def member_score(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if spec.membership is not None:
-            return spec.membership(nets, x, y, torch.Generator().manual_seed(0))
-        return nets[spec.critic](x, y)
-
-    @torch.no_grad()
-    def score(x_uint8: torch.Tensor, y: torch.Tensor | None, batch: int = 500) -> np.ndarray:
-        parts = [member_score(to_unit(x_uint8[i : i + batch]), y[i : i + batch] if conditional else None)
-                 for i in range(0, len(x_uint8), batch)]
-        return torch.cat(parts).double().numpy()
-
-    # its weights are the model's own, not a shared measuring instrument: not "sha256", which compare
-    # uses to decide whether two runs were measured alike
-    used = sorted(nets)
-    return Critic(score, {"critic": spec.critic if spec.membership is None else "membership score of " + "+".join(used),
-                          "critic_sha256": ck.sha256_file(gen.checkpoint.path / f"{used[0]}.safetensors"),
-                          "checkpoint": gen.checkpoint.step})
-
-
-def _load_networks(gen: LoadedGenerator, names: list[str]) -> dict[str, torch.nn.Module]:
-    """Networks of the generator's checkpoint by name, in eval mode; a clear error when one does not fit."""
-    built = gen.spec.build(gen.config.model, gen.info)
-    nets = {}
-    for name in names:
-        net = built[name] if name in built else gen.spec.build(gen.config.model, gen.info)[gen.spec.sample_net]  # "ema"
-        try:
-            net.load_state_dict(ck.load_tensors(gen.checkpoint, name))
-        except (RuntimeError, OSError, ValueError) as err:
-            raise GenforgeError(f"{gen.checkpoint.path / (name + '.safetensors')} does not fit the {gen.config.model.name} "
-                                f"{name} of this run ({str(err).splitlines()[0]})") from None
-        nets[name] = net.eval()
-    return nets
-
-
-def check_count(flag: str, value, lo: int, hi: int) -> None:
-    """One bound check for every integer a user passes (counts, seeds, labels): a clear line, never an overflow."""
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise GenforgeError(f"{flag} must be an integer from {lo} to {hi}, got {value!r}")
-
-
 def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=print,
-                 request: SampleRequest | None = None) -> dict:
+                 request: SampleRequest | None = None, sweep_steps: tuple[int, ...] | None = None,
+                 sweep_n: int | None = None) -> dict:
     """`genforge eval`: metrics.json + report.html in RUN/eval/ for the chosen checkpoint."""
+    from genforge.api_eval import load_critic, run_sweep, sweep_points_for
     from genforge.evaluation.evaluate import EvalSettings, evaluate
     from genforge.evaluation.report import write_report
 
     settings = settings or EvalSettings()
     gen = load(run, checkpoint, log=log, request=request)
+    points = sweep_points_for(gen, sweep_steps) if sweep_steps is not None else None  # bad sweeps fail before any work
     data = prepare(gen.config.data, warn=log)
     if (data.info.channels, data.info.image_size) != (gen.info.channels, gen.info.image_size):
         raise GenforgeError(f"{gen.run.path} generates {gen.info.channels}x{gen.info.image_size}px images but its data now "
@@ -284,11 +229,40 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     result = evaluate(sample_fn, data, gen.conditional, settings, run_prov, log=log, critic=load_critic(gen, log))
     out = gen.run.path / "eval"
     out.mkdir(exist_ok=True)
+    if points is not None:
+        result["sampler_sweep"] = run_sweep(gen, data, settings, points, sweep_n, log)
     public = {k: v for k, v in result.items() if k != "_arrays"}
     ck.atomic_write_text(out / "metrics.json", json.dumps(public, indent=2) + "\n")
     write_report(result, out / "report.html", f"genforge eval: {gen.run.name} (checkpoint {gen.checkpoint.step})",
-                 list(data.info.classes), data.train.x, gen.run.read_metrics())
+                 list(data.info.classes), data.train.x, gen.run.read_metrics(), sweep=result.get("sampler_sweep"))
     return public
+
+
+def reconstruct(run: str | Path, n: int = 32, out: str | Path = "reconstructions.png", split: str = "test",
+                checkpoint: str = "best", log=print) -> Path:
+    """`genforge reconstruct`: a PNG with each input image above its reconstruction (rows alternate)."""
+    from genforge.api_eval import reconstruct_run
+    from genforge.core.images import make_grid, save_png
+
+    if split not in ("val", "test"):
+        raise GenforgeError(f"--split must be val or test, got {split!r}")
+    gen = load(run, checkpoint, log=log)
+    if gen.spec.reconstruct is None:  # before the data is prepared
+        reconstruct_run(gen, None, n, split)
+    data = prepare(gen.config.data, warn=log)
+    inputs, _, recon = reconstruct_run(gen, data, n, split)
+    cols = min(10, len(inputs))
+    rows = [part for i in range(0, len(inputs), cols) for part in (inputs[i : i + cols], recon[i : i + cols])]
+    width = max(len(r) for r in rows)
+    padded = torch.cat([torch.cat([r, r.new_zeros((width - len(r), *r.shape[1:]))]) for r in rows])
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise GenforgeError(f"--out must end in .png, got '{out.name}'")
+    try:
+        save_png(make_grid(padded, width), out, {**gen.provenance(0, None), "genforge:rows": f"{split} inputs, then their reconstructions"}, scale=2)
+    except OSError as err:
+        raise GenforgeError(f"cannot write {out} ({err.strerror or err}); choose another --out") from None
+    return out
 
 
 def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,

@@ -61,6 +61,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconstruct(a: argparse.Namespace) -> int:
+    from genforge.api import reconstruct
+
+    out = reconstruct(a.run, a.n, a.out, a.split, a.checkpoint, log=_log)
+    print(f"wrote {out}: {a.split} inputs (odd rows) above their reconstructions (even rows)")
+    return 0
+
+
 def cmd_runs(a: argparse.Namespace) -> int:
     from genforge.core.runs import list_runs
 
@@ -108,7 +116,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     settings = EvalSettings(n=a.n, n_real=a.n_real, split=a.split, seed=a.seed, resamples=a.resamples,
                             extractor="inception" if a.inception_weights else "domain",
                             inception_weights=a.inception_weights, inception_sha256=a.inception_sha256, cas=not a.no_cas)
-    result = evaluate_run(a.run, settings, a.checkpoint, log=_log, request=_request(a))
+    sweep = (tuple(a.sweep_steps or ()) if a.sampler_sweep or a.sweep_steps else None)
+    result = evaluate_run(a.run, settings, a.checkpoint, log=_log, request=_request(a), sweep_steps=sweep, sweep_n=a.sweep_n)
     for name, m in result["metrics"].items():
         ci = f"[{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]" if m["ci95"] else ""
         floor = f"floor {m['floor']:.4g}" if m["floor"] is not None else ""
@@ -206,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inception-sha256", metavar="HEX", help="expected SHA-256 of --inception-weights")
     e.add_argument("--no-cas", action="store_true", help="skip CAS (it trains a classifier on generated images)")
     _sampling_flags(e)
+    e.add_argument("--sampler-sweep", action="store_true",
+                   help="also evaluate every sampler of the family at several step counts (KID vs steps and vs seconds, "
+                        "in the report and metrics.json); diffusion only")
+    e.add_argument("--sweep-steps", type=int, nargs="+", metavar="N", help="step counts of the sweep (default 5 10 20 50)")
+    e.add_argument("--sweep-n", type=int, metavar="N", help="samples per sweep point (default 500)")
     e.set_defaults(func=cmd_eval)
 
     au = sub.add_parser("augment", help="write synthetic labelled data and measure whether it helps a classifier",
@@ -229,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="measure even when the generator saw real images the baseline did not (result marked leaked)")
     _sampling_flags(au)
     au.set_defaults(func=cmd_augment)
+
+    rc = sub.add_parser("reconstruct", help="VAE: held-out images beside their reconstructions", epilog=EPILOG,
+                        description="Encode and decode the first N images of the test (or val) split with a VAE/CVAE run; "
+                                    "writes a PNG whose rows alternate inputs and reconstructions.")
+    rc.add_argument("run", help="run directory of a vae or cvae")
+    rc.add_argument("--n", type=int, default=30, help="images (default 30)")
+    rc.add_argument("--split", default="test", choices=["val", "test"], help="held-out split (default test)")
+    rc.add_argument("--out", default="reconstructions.png", help="output PNG (default reconstructions.png)")
+    rc.add_argument("--checkpoint", default="best", help="best (default), latest, or a step number")
+    rc.set_defaults(func=cmd_reconstruct)
 
     c = sub.add_parser("compare", help="which of two evaluated runs is better, beyond the CIs", epilog=EPILOG)
     c.add_argument("run_a")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from typing import Annotated
 
 from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, SerializeAsAny, ValidationError, create_model,
-                      field_validator)
+                      field_validator, model_validator)
 
 from genforge.core.errors import ConfigError, did_you_mean
 from genforge.core.registry import MODELS
@@ -83,6 +83,19 @@ class OptimConfig(Section):
     # learning-rate schedule: constant, or linear decay to 0 from decay_start (fraction of train.steps)
     schedule: Literal["constant", "linear"] = "linear"
     decay_start: float = Field(0.5, ge=0.0, le=1.0)
+    network_defaults: ClassVar[dict[str, OptimizerSettings]] = {}  # the family's defaults, by network
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_family(cls, raw: Any) -> Any:
+        """`--set optim.generator.lr=1e-4` keeps the family's other generator defaults (not the class defaults)."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for net, settings in cls.network_defaults.items():
+            if isinstance(raw.get(net, {}), dict):
+                raw[net] = {**settings.model_dump(mode="json"), **raw.get(net, {})}
+        return raw
 
     def network(self, name: str) -> OptimizerSettings:
         value = getattr(self, name, None)
@@ -184,6 +197,7 @@ def config_class(family: str) -> type[RunConfig]:
         spec = MODELS.get(family)  # an unknown family is a ConfigError naming the closest
         optim = create_model(f"OptimConfig_{family}", __base__=OptimConfig,
                              **{net: (OptimizerSettings, settings) for net, settings in spec.optimizers.items()})
+        optim.network_defaults = dict(spec.optimizers)
         _classes[family] = create_model(f"RunConfig_{family}", __base__=RunConfig,
                                         model=(spec.config, spec.config(name=family)), optim=(optim, optim()))
     return _classes[family]

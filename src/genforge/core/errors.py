@@ -36,3 +36,9 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (valid: {', '.join(choices)})" if choices else ""
+
+
+def check_count(flag: str, value, lo: int, hi: int) -> None:
+    """One bound check for every integer a user passes (counts, seeds, labels): a clear line, never an overflow."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise GenforgeError(f"{flag} must be an integer from {lo} to {hi}, got {value!r}")

@@ -20,7 +20,7 @@ T = TypeVar("T")
 PLUGIN_GROUP = "genforge.plugins"
 # DESIGN §2: plug-ins live in the building-block and process layers. core/ holds the registry and
 # the entry-point layer holds no logic, so neither is searched (importing __main__ would run the CLI).
-_NOT_PLUGIN_HOMES = frozenset({"core", "cli", "api", "demo", "__main__", "serving"})
+_NOT_PLUGIN_HOMES = frozenset({"core", "cli", "api", "api_eval", "demo", "__main__", "serving"})
 
 _lock = threading.RLock()
 _discovered = False

@@ -162,7 +162,22 @@ def _curves(records: list[dict]) -> str:
     return out
 
 
-def write_report(result: dict, path: Path, title: str, classes: list[str], train_x: torch.Tensor, records: list[dict]) -> Path:
+def _sweep(rows: list[dict] | None) -> list[str]:
+    """The steps-vs-quality section of `eval --sampler-sweep` (empty without a sweep)."""
+    if not rows:
+        return []
+    from genforge.evaluation.sweep import sweep_draws
+
+    table = "".join(f"<tr><td>{h(r['sampler'])}</td><td>{h(r['sample_steps'])}</td><td>{h(r['kid'], '.5f')}</td>"
+                    f"<td>{_ci(r['ci95'])}</td><td>{h(r['n_generated'])}</td><td>{h(r['img_per_s'])}</td></tr>" for r in rows)
+    return ["<h2>Sampler sweep: quality vs steps</h2><p>KID against the reference split (FID needs more samples per "
+            "point than a sweep can afford), the same per-sample noise at every point.</p>",
+            "".join(_img(_plot(d), "sampler sweep") for d in sweep_draws(rows)),
+            f"<table><tr><th>sampler</th><th>steps</th><th>KID</th><th>95% CI</th><th>N</th><th>img/s</th></tr>{table}</table>"]
+
+
+def write_report(result: dict, path: Path, title: str, classes: list[str], train_x: torch.Tensor, records: list[dict],
+                 sweep: list[dict] | None = None) -> Path:
     arrays = result["_arrays"]
     public = {k: v for k, v in result.items() if k != "_arrays"}
     body = [f"<h1>{h(title)}</h1>",
@@ -171,7 +186,7 @@ def write_report(result: dict, path: Path, title: str, classes: list[str], train
             "See docs/metrics.md for what each one means and when it lies.</p>",
             "<h2>Metrics</h2>", metrics_table(result["metrics"]),
             "<h2>Samples</h2>", _class_grid(arrays["fake"], arrays["labels"], classes),
-            "<h2>Training curves</h2>", _curves(records),
+            "<h2>Training curves</h2>", _curves(records), *_sweep(sweep),
             "<h2>Closest generated–training pairs</h2><p>Generated (left) beside its nearest training image (right), "
             "by the memorisation ratio (distance to nearest train / that image's nearest-neighbour distance; < 0.5 is flagged).</p>",
             _pairs(result, train_x),

@@ -36,6 +36,8 @@ class SamplingSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     # cheaper settings for in-training sampling (selection metric, grids): checkpoint selection stays cheap
     during_training: Mapping[str, Any] = field(default_factory=dict)
+    # the largest `sample_steps` a trained network allows (its schedule length); None: no step count
+    max_steps: Callable[[nn.Module], int] | None = None
 
     def resolve(self, request: SampleRequest | None, family: str, conditional: bool) -> SampleRequest:
         """The request with every field this family reads filled in; a clear error for a field it does not read."""
@@ -50,7 +52,10 @@ class SamplingSpec:
             raise ConfigError(f"{FLAGS[extra[0]]} does not apply to {family} (its sampling options: {valid})")
         if request.sampler is not None and request.sampler not in self.samplers:
             raise ConfigError(f"unknown sampler '{request.sampler}' for {family}; valid: {', '.join(self.samplers)}")
-        return request.merged({"sampler": self.samplers[0], **self.defaults})
+        defaults = {"sampler": self.samplers[0], **self.defaults}
+        if not conditional:  # an unconditional model is not guided: its provenance must not claim a guidance scale
+            defaults = {k: v for k, v in defaults.items() if k not in ("guidance", "guidance_interval")}
+        return request.merged(defaults)
 
 
 # (the checkpoint's networks by name, images in [-1, 1], labels or None, generator) -> (n,) membership
@@ -77,6 +82,9 @@ class ModelSpec:
     optimizers: Mapping[str, OptimizerSettings] = field(default_factory=dict)
     # the privacy audit's membership score (None: the family has none; the attack is skipped and says so)
     membership: MembershipScore | None = None
+    # (networks by name, images in [-1, 1], labels or None) -> reconstructions in [-1, 1]; families with an
+    # encoder (VAE) declare it and `genforge reconstruct` uses it
+    reconstruct: Callable[[dict[str, nn.Module], torch.Tensor, "torch.Tensor | None"], torch.Tensor] | None = None
     # what the family's part of each format migration does to a stored config dict: {from_version: fn}
     migrations: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
 
