@@ -60,3 +60,13 @@ def train_on_npz(tmp_path: Path, n: int, **train_kw) -> tuple[Path, Path]:
     overrides = [o for o in TINY if not o.startswith("data.")] + [f'data.name="{data}"']
     train(out=run, steps=10, overrides=overrides, log=lambda m: None, **train_kw)
     return run, data
+
+
+def small_section(spec, name: str):
+    """A family's own `model` section at a tiny width (each family names its width keys differently)."""
+    fields = spec.config.model_fields
+    widths = {k: 8 for k in ("g_channels", "d_channels", "width") if k in fields}
+    if "timesteps" in fields:
+        widths["timesteps"] = 50
+    return spec.config(name=name, **widths)
+

@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from genforge.models.gan_config import GANConfig as ModelConfig
+from conftest import small_section
+from genforge.models.gan_config import GANConfig
 from genforge.core.errors import ConfigError
 from genforge.core.registry import MODELS, Registry
 from genforge.data.imageset import DataInfo
@@ -33,9 +34,9 @@ def test_model_contract(name, size, channels, classes, tmp_path):
     spec = MODELS.get(name)
     data = info(size, channels, classes)
     torch.manual_seed(0)
-    nets = spec.build(ModelConfig(g_channels=8, d_channels=8), data)
+    nets = spec.build(small_section(spec, name), data)
     assert spec.sample_net in nets and (spec.critic is None or spec.critic in nets)
-    y = torch.tensor([0, 1, 1]) if spec.conditional else None
+    y = torch.tensor([0, 1, 1]) if spec.conditional_for(data) else None
 
     def draw(net):
         return spec.generate(net, spec.resolve(None, name), 3, y, seed=7)
@@ -48,24 +49,24 @@ def test_model_contract(name, size, channels, classes, tmp_path):
         path = tmp_path / f"{net_name}.safetensors"
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
         torch.manual_seed(1)
-        clone = spec.build(ModelConfig(g_channels=8, d_channels=8), data)[net_name]
+        clone = spec.build(small_section(spec, name), data)[net_name]
         clone.load_state_dict(load_file(str(path)))
         for key, value in net.state_dict().items():
             assert torch.equal(value, clone.state_dict()[key]), (net_name, key)
     torch.manual_seed(1)
-    clone = spec.build(ModelConfig(g_channels=8, d_channels=8), data)[spec.sample_net]
+    clone = spec.build(small_section(spec, name), data)[spec.sample_net]
     clone.load_state_dict(load_file(str(tmp_path / f"{spec.sample_net}.safetensors")))
     assert torch.equal(draw(clone), x)
 
 
 def test_cgan_needs_labels():
     with pytest.raises(ConfigError, match="cgan needs class labels"):
-        MODELS.get("cgan").build(ModelConfig(), info(28, 1, 0))
+        MODELS.get("cgan").build(GANConfig(), info(28, 1, 0))
 
 
 def test_unsupported_size_is_a_clear_error():
     with pytest.raises(ConfigError, match="image size 30 is not supported"):
-        MODELS.get("dcgan").build(ModelConfig(), info(30, 1, 0))
+        MODELS.get("dcgan").build(GANConfig(name="dcgan"), info(30, 1, 0))
 
 
 def test_unknown_name_suggests():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import small_section
 from genforge.core.errors import ConfigError
 from genforge.core.registry import MODELS, SAMPLERS
 from genforge.data.imageset import DataInfo
@@ -19,12 +20,6 @@ IMAGE_TOL = 1e-5
 def _info(classes: int = 10) -> DataInfo:
     return DataInfo(channels=1, image_size=8, num_classes=classes, classes=tuple(str(i) for i in range(classes)),
                     mean=(0.5,), std=(0.5,), n_train=10, n_val=0, n_test=0, content_hash="x", prep_hash="x")
-
-
-def _small(spec, name):
-    """The family's own section at a tiny width (each family names its width keys differently)."""
-    fields = spec.config.model_fields
-    return spec.config(name=name, **{k: 8 for k in ("g_channels", "d_channels", "width") if k in fields})
 
 
 def test_sample_seeds_are_hashed_not_offset():
@@ -54,8 +49,8 @@ def test_truncation_redraws_from_the_sample_generator():
 def test_every_family_regenerates_a_sample_alone(name):
     spec = MODELS.get(name)
     torch.manual_seed(0)
-    net = spec.build(_small(spec, name), _info())[spec.sample_net].eval()
-    labels = torch.arange(10) % 10 if spec.conditional else None
+    net = spec.build(small_section(spec, name), _info())[spec.sample_net].eval()
+    labels = torch.arange(10) % 10 if spec.conditional_for(_info()) else None
     req = spec.resolve(None, name)
     full = spec.generate(net, req, 10, labels, seed=4)
     small_batches = spec.generate(net, req, 10, labels, seed=4, batch_size=3)

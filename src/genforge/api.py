@@ -77,7 +77,9 @@ def _trainer(run: Run, cfg: RunConfig, log):
     prepared = prepare(cfg.data, warn=log)
     spec = MODELS.get(cfg.model.name)
     if spec.conditional is True and prepared.info.num_classes < 2:
-        raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none; use --model dcgan")
+        others = ", ".join(n for n in MODELS.names() if MODELS.get(n).conditional is not True)
+        raise ConfigError(f"--model {cfg.model.name} needs class labels but {cfg.data.name} has none (an image folder "
+                          f"with one subfolder per class, or .npz with 'y'); for unlabelled data use one of: {others}")
     try:
         return Trainer(run, cfg, prepared, device, log=log)
     except ValueError as err:  # e.g. torch.optim rejects a setting the schema let through

@@ -93,7 +93,7 @@ def run_sweep(gen, data, settings, points: list[dict], n: int | None, log) -> li
 
 
 def reconstruct_run(gen, data, n: int, split: str = "test") -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """(inputs, their labels, reconstructions) as uint8 for the first n images of ``split`` (families with an encoder)."""
+    """(inputs, their labels, reconstructions) as uint8 for n images spread over ``split`` (families with an encoder)."""
     from genforge.data.transforms import to_uint8
 
     spec = gen.spec
@@ -104,7 +104,8 @@ def reconstruct_run(gen, data, n: int, split: str = "test") -> tuple[torch.Tenso
     images = getattr(data, split)
     if len(images) == 0:
         raise GenforgeError(f"the {split} split of {gen.config.data.name} is empty; choose --split val or test")
-    part = images.subset(torch.arange(min(n, len(images))))
+    # evenly spaced over the split: splits can be stored class by class, and the first n would all be one class
+    part = images.subset(torch.linspace(0, len(images) - 1, min(n, len(images))).round().long())
     names = [k for k in spec.build(gen.config.model, gen.info) if (gen.checkpoint.path / f"{k}.safetensors").is_file()]
     nets = _load_networks(gen, names)
     labels = part.y if gen.conditional else None

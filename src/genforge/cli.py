@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.set_defaults(func=cmd_augment)
 
     rc = sub.add_parser("reconstruct", help="VAE: held-out images beside their reconstructions", epilog=EPILOG,
-                        description="Encode and decode the first N images of the test (or val) split with a VAE/CVAE run; "
+                        description="Encode and decode N images spread over the test (or val) split with a VAE/CVAE run; "
                                     "writes a PNG whose rows alternate inputs and reconstructions.")
     rc.add_argument("run", help="run directory of a vae or cvae")
     rc.add_argument("--n", type=int, default=30, help="images (default 30)")
