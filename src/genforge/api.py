@@ -205,7 +205,7 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
                  request: SampleRequest | None = None, sweep_steps: tuple[int, ...] | None = None,
                  sweep_n: int | None = None) -> dict:
     """`genforge eval`: metrics.json + report.html in RUN/eval/ for the chosen checkpoint."""
-    from genforge.api_eval import load_critic, run_sweep, sweep_points_for
+    from genforge.api_eval import latent_grid, load_critic, run_sweep, sweep_points_for
     from genforge.evaluation.evaluate import EvalSettings, evaluate
     from genforge.evaluation.report import write_report
 
@@ -236,7 +236,8 @@ def evaluate_run(run: str | Path, settings=None, checkpoint: str = "best", log=p
     public = {k: v for k, v in result.items() if k != "_arrays"}
     ck.atomic_write_text(out / "metrics.json", json.dumps(public, indent=2) + "\n")
     write_report(result, out / "report.html", f"genforge eval: {gen.run.name} (checkpoint {gen.checkpoint.step})",
-                 list(data.info.classes), data.train.x, gen.run.read_metrics(), sweep=result.get("sampler_sweep"))
+                 list(data.info.classes), data.train.x, gen.run.read_metrics(), sweep=result.get("sampler_sweep"),
+                 interpolation=latent_grid(gen, seed=settings.seed))
     return public
 
 

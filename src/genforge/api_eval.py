@@ -114,3 +114,15 @@ def reconstruct_run(gen, data, n: int, split: str = "test") -> tuple[torch.Tenso
                            for i in range(0, len(part), 256)])
     return part.x, part.y, to_uint8(recon)
 
+
+def latent_grid(gen, rows: int = 8, steps: int = 10, seed: int = 0) -> torch.Tensor | None:
+    """uint8 (rows·steps, C, H, W) latent interpolations for families sampled directly from a latent (GAN, VAE);
+    None for the others (a diffusion model's "latent" is its starting noise: no meaningful path)."""
+    from genforge.data.transforms import to_uint8
+    from genforge.sampling.direct import interpolation_grid
+
+    if "direct" not in gen.spec.sampling.samplers:
+        return None
+    labels = torch.arange(rows) % gen.info.num_classes if gen.conditional else None
+    return to_uint8(interpolation_grid(gen.net, rows, steps, labels, seed).cpu())
+

@@ -176,8 +176,19 @@ def _sweep(rows: list[dict] | None) -> list[str]:
             f"<table><tr><th>sampler</th><th>steps</th><th>KID</th><th>95% CI</th><th>N</th><th>img/s</th></tr>{table}</table>"]
 
 
+def _interpolation(images: torch.Tensor | None, steps: int = 10) -> list[str]:
+    if images is None:
+        return []
+    from genforge.core.images import make_grid
+
+    return ["<h2>Latent interpolation</h2><p>Each row walks along a great circle between two latents (White 2016), "
+            "the class held fixed (row r = class r for a conditional model). Smooth rows mean a smooth latent space; "
+            "abrupt jumps or repeats hint at memorisation or collapse.</p>",
+            _img(_png(make_grid(images, steps)), "latent interpolation")]
+
+
 def write_report(result: dict, path: Path, title: str, classes: list[str], train_x: torch.Tensor, records: list[dict],
-                 sweep: list[dict] | None = None) -> Path:
+                 sweep: list[dict] | None = None, interpolation: torch.Tensor | None = None) -> Path:
     arrays = result["_arrays"]
     public = {k: v for k, v in result.items() if k != "_arrays"}
     body = [f"<h1>{h(title)}</h1>",
@@ -186,7 +197,7 @@ def write_report(result: dict, path: Path, title: str, classes: list[str], train
             "See docs/metrics.md for what each one means and when it lies.</p>",
             "<h2>Metrics</h2>", metrics_table(result["metrics"]),
             "<h2>Samples</h2>", _class_grid(arrays["fake"], arrays["labels"], classes),
-            "<h2>Training curves</h2>", _curves(records), *_sweep(sweep),
+            *_interpolation(interpolation), "<h2>Training curves</h2>", _curves(records), *_sweep(sweep),
             "<h2>Closest generated–training pairs</h2><p>Generated (left) beside its nearest training image (right), "
             "by the memorisation ratio (distance to nearest train / that image's nearest-neighbour distance; < 0.5 is flagged).</p>",
             _pairs(result, train_x),

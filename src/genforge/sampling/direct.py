@@ -37,3 +37,31 @@ def direct(net: nn.Module, request: SampleRequest, labels: torch.Tensor | None, 
     """net(z, y) for z drawn per sample: images in [-1, 1], (n, C, H, W)."""
     z = request_latents(noise, net.z_dim, request.truncation).to(next(net.parameters()).device)
     return net(z, labels)
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """(steps, z_dim) points on the great circle from z0 to z1 (White 2016): a linear midpoint of two N(0, I)
+    latents has an atypically small norm and decodes to a washed-out image."""
+    t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
+    cos = (torch.nn.functional.normalize(z0, dim=0) * torch.nn.functional.normalize(z1, dim=0)).sum().clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if torch.sin(omega).abs() < 1e-4:  # (anti)parallel ends: the chord
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolation_grid(net: nn.Module, rows: int, steps: int, labels: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """rows × steps images in [-1, 1]: row r walks from sample 2r's latent to sample 2r+1's (per-sample noise of
+    ``seed``), with label ``labels[r]`` held fixed along the row."""
+    noise = SampleNoise(seed, 2 * rows, next(net.parameters()).device)
+    z = noise.randn(net.z_dim)
+    path = torch.cat([slerp(z[2 * r], z[2 * r + 1], steps) for r in range(rows)])
+    y = None if labels is None else labels.to(z.device).repeat_interleave(steps)
+    was_training = net.training
+    net.eval()
+    try:
+        return net(path, y)
+    finally:
+        net.train(was_training)
+
