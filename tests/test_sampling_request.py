@@ -84,3 +84,17 @@ def test_bad_requests_are_one_clear_line(request_, message):
 def test_guidance_on_an_unconditional_family_says_so():
     with pytest.raises(ConfigError, match="--guidance needs a class-conditional model"):
         MODELS.get("dcgan").resolve(SampleRequest(guidance=2.0), "dcgan")
+
+
+def test_interpolation_rows_start_and_end_at_the_request_samples():
+    from genforge.sampling.direct import interpolation_grid
+
+    spec = MODELS.get("cgan")
+    torch.manual_seed(0)
+    net = spec.build(small_section(spec, "cgan"), _info())[spec.sample_net].eval()
+    labels = torch.tensor([3, 5])
+    grid = interpolation_grid(net, 2, 6, labels, seed=9)
+    ends = spec.generate(net, spec.resolve(None, "cgan"), [0, 1, 2, 3], torch.tensor([3, 3, 5, 5]), seed=9)
+    assert grid.shape[0] == 12
+    for row, (a, b) in enumerate(((0, 1), (2, 3))):
+        assert (grid[row * 6] - ends[a]).abs().max() <= IMAGE_TOL and (grid[row * 6 + 5] - ends[b]).abs().max() <= IMAGE_TOL
