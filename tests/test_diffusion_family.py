@@ -156,8 +156,9 @@ def test_patch_auto_folds_2x2_pixels_into_channels_from_16px():
     x, t = torch.randn(3, 1, 16, 16), torch.tensor([0, 500, 999])
     assert net(x, t, torch.tensor([0, 1, 10])).shape == (3, 1, 16, 16)
     assert build_diffusion(DiffusionConfig(width=8), _info(8))["denoiser"].unet.image_size == 8  # too small to fold
-    with pytest.raises(ConfigError, match="model.patch=2 needs an image size divisible by 2"):
-        build_diffusion(DiffusionConfig(width=8, patch=2), _info(17))
+    for size in (17, 8):
+        with pytest.raises(ConfigError, match="model.patch=2 needs an image size divisible by 2 and at least 16px"):
+            build_diffusion(DiffusionConfig(width=8, patch=2), _info(size))
 
 
 def test_clip_x0_gives_the_eps_of_the_clipped_x0():

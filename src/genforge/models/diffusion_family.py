@@ -95,9 +95,9 @@ def build_diffusion(cfg: DiffusionConfig, info: DataInfo) -> dict[str, nn.Module
     # conditional=None: class-conditional exactly when the data has labels (ModelSpec.conditional_for)
     k = info.num_classes if info.num_classes >= 2 else 0
     p = patch_for(cfg, info)
-    if info.image_size % p:
-        raise ConfigError(f"model.patch={p} needs an image size divisible by {p}, got {info.image_size}px; "
-                          "use model.patch=1 or resize the data (data.image_size)")
+    if info.image_size % p or info.image_size // p < 8:  # the U-Net needs 8px or more
+        raise ConfigError(f"model.patch={p} needs an image size divisible by {p} and at least {8 * p}px, got "
+                          f"{info.image_size}px; use model.patch=1 or resize the data (data.image_size)")
     unet = UNet(info.channels * p * p, info.image_size // p, width=cfg.width, mults=cfg.mults, res_blocks=cfg.res_blocks,
                 attention_resolutions=cfg.attention_resolutions, num_classes=k, dropout=cfg.dropout)
     return {"denoiser": Denoiser(unet, make_schedule(cfg.schedule, cfg.timesteps), cfg.prediction, p)}
