@@ -70,3 +70,15 @@ def small_section(spec, name: str):
         widths["timesteps"] = 50
     return spec.config(name=name, **widths)
 
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets: a second intra-op thread buys nothing and, on a busy 2-core box, stalls for seconds. The
+    process-wide count is restored after the module."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

@@ -27,13 +27,7 @@ TINY = ['optim.schedule="constant"', 'data.name="digits"', "data.max_items=200",
 STEPS = 30
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny nets: thread hand-offs cost more than the math on a busy 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

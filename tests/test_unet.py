@@ -10,13 +10,7 @@ from genforge.models.unet import UNet
 K = 10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets: thread hand-offs cost more than the math, and on a busy 2-core box they stall for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(channels: int = 1, size: int = 28, num_classes: int = K, **kw) -> UNet:

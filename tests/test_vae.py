@@ -23,13 +23,7 @@ from genforge.training.objectives.vae_losses import (
 LIKELIHOODS = ["gaussian", "gaussian_fixed", "cbernoulli"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # these nets are tiny: a second intra-op thread buys nothing and costs ~10x when the shared cores are busy
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_pair(channels=1, size=8, num_classes=0, likelihood="gaussian", width=8, z_dim=4):

@@ -21,12 +21,11 @@ def load_critic(gen, log=print):
     from genforge.evaluation.evaluate import Critic
 
     spec = gen.spec
-    names = [n for n in [*spec.build(gen.config.model, gen.info), "ema"] if (gen.checkpoint.path / f"{n}.safetensors").is_file()]
-    if spec.membership is None and (spec.critic is None or spec.critic not in names):
+    if spec.membership is None and (spec.critic is None or not (gen.checkpoint.path / f"{spec.critic}.safetensors").is_file()):
         if spec.critic is not None:
             log(f"warning: checkpoint {gen.checkpoint.step} has no {spec.critic}; the critic membership attack is skipped")
         return None
-    nets = _load_networks(gen, names if spec.membership is not None else [spec.critic])
+    nets = _load_networks(gen, with_ema=True) if spec.membership is not None else _load_networks(gen, [spec.critic])
     conditional = gen.conditional
 
     def member_score(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -48,12 +47,19 @@ def load_critic(gen, log=print):
                           "checkpoint": gen.checkpoint.step})
 
 
-def _load_networks(gen, names: list[str]) -> dict[str, torch.nn.Module]:
-    """Networks of the generator's checkpoint by name, in eval mode; a clear error when one does not fit."""
+def _load_networks(gen, names: list[str] | None = None, with_ema: bool = False) -> dict[str, torch.nn.Module]:
+    """Networks of the generator's checkpoint by name (default: every one the family builds that the checkpoint
+    holds, plus its "ema" copy with ``with_ema``), in eval mode; a clear error when one does not fit."""
+    import copy
+
     built = gen.spec.build(gen.config.model, gen.info)
+    if with_ema:
+        built["ema"] = copy.deepcopy(built[gen.spec.sample_net])
+    if names is None:
+        names = [n for n in built if (gen.checkpoint.path / f"{n}.safetensors").is_file()]
     nets = {}
     for name in names:
-        net = built[name] if name in built else gen.spec.build(gen.config.model, gen.info)[gen.spec.sample_net]  # "ema"
+        net = built[name]
         try:
             net.load_state_dict(ck.load_tensors(gen.checkpoint, name))
         except (RuntimeError, OSError, ValueError) as err:
@@ -106,8 +112,7 @@ def reconstruct_run(gen, data, n: int, split: str = "test") -> tuple[torch.Tenso
         raise GenforgeError(f"the {split} split of {gen.config.data.name} is empty; choose --split val or test")
     # evenly spaced over the split: splits can be stored class by class, and the first n would all be one class
     part = images.subset(torch.linspace(0, len(images) - 1, min(n, len(images))).round().long())
-    names = [k for k in spec.build(gen.config.model, gen.info) if (gen.checkpoint.path / f"{k}.safetensors").is_file()]
-    nets = _load_networks(gen, names)
+    nets = _load_networks(gen)
     labels = part.y if gen.conditional else None
     with torch.no_grad():
         recon = torch.cat([spec.reconstruct(nets, to_unit(part.x[i : i + 256]), None if labels is None else labels[i : i + 256])
