@@ -50,16 +50,21 @@ def main() -> int:
     from bench_augment import bench_augment
     from bench_checkpoint import bench_checkpoint
     from bench_demo import bench_demo
+    from bench_diffusion_peer import bench_diffusion_peer
     from bench_eval import bench_eval
+    from bench_families import bench_families
+    from bench_sampler_fid import bench_sampler_fid
     from bench_train_step import bench_train_step
 
     benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "eval": bench_eval, "demo": bench_demo,
-               "augment": bench_augment}
+               "augment": bench_augment, "families": bench_families, "sampler_fid": bench_sampler_fid,
+               "diffusion_peer": bench_diffusion_peer}
+    slow = ("demo", "augment", "families", "sampler_fid", "diffusion_peer")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the demo and augment (minutes each)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the benchmarks that train models (minutes each)")
     p.add_argument("--only", nargs="*", choices=sorted(benches), help="run only these")
     a = p.parse_args()
-    names = a.only or [n for n in benches if not (a.quick and n in ("demo", "augment"))]
+    names = a.only or [n for n in benches if not (a.quick and n in slow)]
     RESULTS.mkdir(exist_ok=True)
     for name in names:
         print(f"== {name}", flush=True)

@@ -10,9 +10,12 @@ from scipy.stats import t as student_t
 
 from genforge.api import augment_run, train
 from genforge.augment.leak import Ancestor, leak_problem
-from genforge.augment.lift import labelled, measure_lift, seeds_ci
+from genforge.augment.downstream import ImageDownstream, Recipe
+from genforge.augment.lift import labelled, measure_arms, seeds_ci
+from genforge.augment.test_reads import TestReads
 from genforge.core.config import DataConfig
 from genforge.core.errors import GenforgeError
+from genforge.data.imageset import ImageSet
 from genforge.data.prepare import load_images, prepare
 from genforge.evaluation.cas import CAS
 from genforge.evaluation.evaluate import labels_like
@@ -64,27 +67,40 @@ def digits_small():
     return small, full.train.subset(torch.tensor(extra[:600]))
 
 
-def test_lift_is_positive_when_the_synthetic_data_is_extra_real_data(digits_small):
+def _arms(small, pool: ImageSet, seeds: int, steps: int, tmp_path):
+    """Every arm on the test split, with a fixed recipe (no search): the lift machinery alone."""
+    guard = TestReads(small.test, tmp_path / "reads.jsonl", {"test": True})
+    score = ImageDownstream(small.train, {"p": pool}, small.val, guard, small.info, steps)
+    chosen = {"none": Recipe("none"), "classic": Recipe("classic", strength=0.5),
+              "synthetic": Recipe("synthetic", share=0.5, pool="p"), "synthetic-only": Recipe("synthetic-only", share=1.0, pool="p")}
+    guard.lock(chosen.values())
+    return measure_arms(score, chosen, "synthetic", "classic", small.test.y.numpy(), small.info.classes, seeds, log=quiet)
+
+
+def test_lift_is_positive_when_the_synthetic_data_is_extra_real_data(digits_small, tmp_path):
     small, extra = digits_small
-    result = measure_lift(small.train, extra, small.test, small.info, seeds=3, spec=QUICK, log=quiet)
-    lift = result["lift"]
+    result = _arms(small, extra, seeds=3, steps=300, tmp_path=tmp_path)
+    lift = result["chosen"]["lift_vs_none"]
     assert lift["value"] > 0.05 and lift["ci95"][0] > 0 and lift["verdict"] == "helps"
     arms = result["arms"]
-    assert lift["value"] == pytest.approx(arms["real+synthetic"]["accuracy"] - arms["real"]["accuracy"])
-    assert arms["real+synthetic"]["n_train"] == len(small.train) + 600 and arms["synthetic"]["n_train"] == 600
+    assert lift["value"] == pytest.approx(arms["synthetic"]["accuracy"] - arms["none"]["accuracy"])
+    vs_classic = result["chosen"]["lift_vs_classic"]
+    assert vs_classic["against"] == "classic"
+    assert vs_classic["value"] == pytest.approx(arms["synthetic"]["accuracy"] - arms["classic"]["accuracy"])
+    assert set(lift["per_class"]) == set(small.info.classes)
     for m in arms.values():
         assert m["ci95"][0] <= m["accuracy"] <= m["ci95"][1] and len(m["per_seed"]) == 3
+    assert len((tmp_path / "reads.jsonl").read_text().splitlines()) == 4 * 3  # each arm once per seed
 
 
-def test_lift_is_not_positive_when_the_synthetic_data_is_noise(digits_small):
+def test_lift_is_not_positive_when_the_synthetic_data_is_noise(digits_small, tmp_path):
     small, extra = digits_small
     g = torch.Generator().manual_seed(0)
     noise = labelled(torch.randint(0, 256, extra.x.shape, generator=g, dtype=torch.uint8),
                      torch.randint(0, 10, (len(extra),), generator=g), small.train.classes, "noise")
-    result = measure_lift(small.train, noise, small.test, small.info, seeds=2, spec=dataclasses.replace(QUICK, steps=150),
-                          log=quiet)
-    assert result["lift"]["verdict"] != "helps"
-    assert result["arms"]["synthetic"]["accuracy"] < 0.3  # chance is 0.1
+    result = _arms(small, noise, seeds=2, steps=150, tmp_path=tmp_path)
+    assert result["chosen"]["lift_vs_none"]["verdict"] != "helps"
+    assert result["arms"]["synthetic-only"]["accuracy"] < 0.3  # chance is 0.1
 
 
 def test_leak_rule():
@@ -108,34 +124,60 @@ def half_run(tmp_path_factory):
 
 
 def test_augment_cli_writes_samples_and_result(half_run, tmp_path):
-    p = run_cli("augment", str(half_run), "--steps", "20", "--seeds", "2", "--n", "30")
+    p = run_cli("augment", str(half_run), "--classifier-steps", "10", "--seeds", "2", "--n", "60")
     assert p.returncode == 0, p.stderr
-    assert "lift (real+synthetic - real)" in p.stdout
+    assert "lift of" in p.stdout and "near-copy check" in p.stdout and "generator's own variance" in p.stdout
     result = json.loads((half_run / "augment" / "augment.json").read_text())
-    assert set(result["arms"]) == {"real", "real+synthetic", "synthetic"} and not result["leaked"]
-    assert result["real_fraction"] == result["generator_train_fraction"] == 0.5
-    back = load_images(str(half_run / "augment" / "synthetic"))  # the folder loads as a labelled dataset
-    real = prepare(DataConfig(**json.loads((half_run / "config.json").read_text())["data"])).train
-    assert len(back) == 30 and torch.equal(torch.bincount(back.y, minlength=10),
-                                           torch.bincount(labels_like(real, 30, True), minlength=10))
-    assert result["arms"]["synthetic"]["n_train"] == 30
-    out = augment_run(half_run, n=24, seeds=2, steps=10, out=tmp_path / "s.npz", log=quiet)
+    assert set(result["arms"]) == {"none", "classic", "synthetic", "classic+synthetic", "synthetic-only"}
+    chosen = result["chosen"]
+    assert chosen["arm"] in ("synthetic", "classic+synthetic") and chosen["recipe"] == result["arms"][chosen["arm"]]["recipe"]
+    for key in ("lift_vs_none", "lift_vs_classic"):
+        assert set(chosen[key]) >= {"value", "ci95", "verdict", "against"}
+    assert chosen["lift_vs_none"]["against"] == "none" and chosen["lift_vs_classic"]["against"] in ("none", "classic")
+    # every candidate was scored on val; the classic arm had as many tries as the synthetic arm
+    tried = lambda arm: [r for r in result["search"]["rows"] if r["arm"] == arm]  # noqa: E731
+    assert len(tried("classic")) == len(tried("synthetic")) == len(tried("classic+synthetic")) >= 2
+    assert result["arms"]["classic+synthetic"]["recipe"]["strength"] == result["arms"]["classic"]["recipe"]["strength"]
+    assert not result["leaked"] and result["real_fraction"] == result["generator_train_fraction"] == 0.5
+    reads = [json.loads(line) for line in (half_run / "augment" / "test-reads.jsonl").read_text().splitlines()]
+    assert len(reads) == 5 * 2 == result["test_reads"]["this_session"]
+    assert {json.dumps(r["recipe"], sort_keys=True) for r in reads} == {
+        json.dumps(m["recipe"], sort_keys=True) for m in result["arms"].values()}
+    back = load_images(str(half_run / "augment" / "synthetic"))  # the chosen pool loads as a labelled dataset
+    pool = result["synthetic"]["pools"][result["synthetic"]["chosen_pool"]]
+    assert len(back) == pool["n"] and 0 < pool["n"] <= 60
+    if not pool["filtered"]:
+        real = prepare(DataConfig(**json.loads((half_run / "config.json").read_text())["data"])).train
+        assert torch.equal(torch.bincount(back.y, minlength=10), torch.bincount(labels_like(real, 60, True), minlength=10))
+    assert result["synthetic"]["copy_check"]["nn_distance_ratio"] > 0
+    # a rerun appends to the test-read log, never truncates it
+    out = augment_run(half_run, n=24, seeds=2, classifier_steps=5, mix=0.5, strength=0.5, out=tmp_path / "s.npz", log=quiet)
     with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
-        assert f["x"].shape[0] == 24 and f["y"].shape == (24,)
+        assert f["x"].shape[0] <= 24 and f["y"].shape == f["x"].shape[:1]
     assert out["samples"] == str(tmp_path / "s.npz")
+    assert all(r["recipe"]["share"] in (0.0, 0.5, 1.0) for r in out["search"]["rows"])
+    assert {r["recipe"]["strength"] for r in out["search"]["rows"] if r["arm"] == "classic"} == {0.5}
+    assert len((half_run / "augment" / "test-reads.jsonl").read_text().splitlines()) == 2 * 10
 
 
 def test_augment_refuses_a_leak_and_bad_input(half_run, tmp_path):
     with pytest.raises(GenforgeError, match="would measure a leak.*--allow-leak"):
         augment_run(half_run, real_fraction=0.25, log=quiet)
     warned = []
-    result = augment_run(half_run, real_fraction=0.25, allow_leak=True, seeds=2, steps=5, n=20,
+    result = augment_run(half_run, real_fraction=0.25, allow_leak=True, seeds=2, classifier_steps=5, n=20,
                          out=tmp_path / "leak.npz", log=warned.append)
     assert result["leaked"] and any(w.startswith("WARNING") for w in warned)
     with pytest.raises(GenforgeError, match="--n must be an integer from 1"):
         augment_run(half_run, n=0, log=quiet)
     with pytest.raises(GenforgeError, match="--seeds must be an integer from 2"):
         augment_run(half_run, seeds=1, log=quiet)
+    for mix in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(GenforgeError, match="--mix is the synthetic share of each batch and must be in"):
+            augment_run(half_run, mix=mix, log=quiet)
+    with pytest.raises(GenforgeError, match="--strength is the classic augmentation strength"):
+        augment_run(half_run, strength=1.5, log=quiet)
+    with pytest.raises(GenforgeError, match="unknown --downstream 'vit'; choose one of: cnn, resnet"):
+        augment_run(half_run, downstream="vit", log=quiet)
     with pytest.raises(GenforgeError, match="needs at least 10"):
         augment_run(half_run, real_fraction=0.02, allow_leak=True, log=quiet)
     with pytest.raises(GenforgeError, match="--real-fraction must be in"):
@@ -145,7 +187,7 @@ def test_augment_refuses_a_leak_and_bad_input(half_run, tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("mine")
     with pytest.raises(GenforgeError, match="already exists"):
-        augment_run(half_run, n=5, seeds=2, steps=1, out=tmp_path / "full", log=quiet)
+        augment_run(half_run, n=5, seeds=2, classifier_steps=1, out=tmp_path / "full", log=quiet)
     assert (tmp_path / "full" / "x.txt").read_text() == "mine"
 
 
@@ -158,7 +200,10 @@ def test_augment_follows_the_init_from_lineage(half_run, tmp_path):
     train(out=leaky, steps=10, overrides=TINY + ["data.train_fraction=0.5"], init_from=str(parent_full), log=quiet)
     with pytest.raises(GenforgeError, match="full was trained on 100%"):
         augment_run(leaky, log=quiet)
-    assert not augment_run(child, n=10, seeds=2, steps=2, out=tmp_path / "c.npz", log=quiet)["leaked"]
+    reuse = {"recipes": {"none": Recipe("none")}, "synthetic_arm": "synthetic", "baseline_arm": "none", "from": "x"}
+    with pytest.raises(GenforgeError, match="full was trained on 100%"):  # the study's reuse path is guarded alike
+        augment_run(leaky, fixed=reuse, log=quiet)
+    assert not augment_run(child, n=10, seeds=2, classifier_steps=2, out=tmp_path / "c.npz", log=quiet)["leaked"]
 
 
 def test_augment_needs_labels(tmp_path):

@@ -15,7 +15,7 @@ from genforge.core.registry import MODELS, TASKS
 from genforge.core.runs import Run, check_migratable, create_run, ensure_new_run, open_run, writer_lock
 from genforge.core.runtime import resolve_device
 from genforge.data.imageset import DataInfo
-from genforge.data.export import check_new_folder, save_samples
+from genforge.data.export import save_samples
 from genforge.data.prepare import prepare
 from genforge.data.transforms import to_uint8
 from genforge.models.spec import ModelSpec
@@ -268,78 +268,6 @@ def reconstruct(run: str | Path, n: int = 32, out: str | Path = "reconstructions
     return out
 
 
-def augment_run(run: str | Path, n: int | None = None, real_fraction: float | None = None, seeds: int = 3,
-                seed: int = 0, out: str | Path | None = None, allow_leak: bool = False, checkpoint: str = "best",
-                steps: int | None = None, log=print, request: SampleRequest | None = None) -> dict:
-    """`genforge augment`: write synthetic labelled images, measure their lift; RUN/augment/augment.json."""
-    import dataclasses
-    import shutil
-    import time
-
-    from genforge.augment.leak import leak_problem, lineage
-    from genforge.augment.lift import MIN_REAL, labelled, measure_lift
-    from genforge.evaluation.cas import CAS
-    from genforge.evaluation.evaluate import labels_like
-
-    t0 = time.perf_counter()
-    check_count("--seeds", seeds, 2, 100)
-    check_count("--seed", seed, 0, MAX_SEED)
-    if steps is not None:
-        check_count("--steps", steps, 1, 1_000_000)
-    gen = load(run, checkpoint, log=log, request=request)
-    if not gen.conditional:
-        raise GenforgeError(f"{gen.run.path} is an unconditional {gen.config.model.name}: augmentation needs labelled "
-                            "synthetic images; train a conditional model (--model cgan)")
-    spec = CAS if steps is None else dataclasses.replace(CAS, steps=steps)
-    gen_fraction = gen.config.data.train_fraction
-    real_fraction = gen_fraction if real_fraction is None else real_fraction
-    if not (isinstance(real_fraction, (int, float)) and 0 < real_fraction <= 1):
-        raise GenforgeError(f"--real-fraction must be in (0, 1], got {real_fraction}")
-    baseline = gen.config.data.model_copy(update={"train_fraction": real_fraction})
-    data = prepare(baseline, warn=log)
-    if data.info.content_hash != gen.info.content_hash:
-        raise GenforgeError(f"the dataset {gen.config.data.name} changed since {gen.run.path} was trained; "
-                            "its test split may hold images the generator saw, so no lift can be measured")
-    chain = lineage(gen.run.path)
-    leak = leak_problem(chain, baseline, data.info.content_hash)
-    if leak and not allow_leak:
-        raise GenforgeError(f"{leak}. Train a generator on that subset (genforge train ... --set data.train_fraction="
-                            f"{real_fraction}) and augment that run, or pass --allow-leak to measure anyway")
-    if leak:
-        log(f"WARNING: {leak}. The result is marked leaked=true and is not evidence that synthetic data helps.")
-    real, test = data.train, data.test
-    if len(real) < MIN_REAL or len(test) < MIN_REAL:
-        raise GenforgeError(f"the real subset has {len(real)} images and the test split {len(test)}; "
-                            f"the lift needs at least {MIN_REAL} of each (raise --real-fraction or add data)")
-    n = len(real) if n is None else n
-    check_count("--n", n, 1, MAX_SAMPLES)
-    folder = gen.run.path / "augment"
-    default_out = out is None
-    out = Path(out) if out is not None else folder / "synthetic"
-    if out.suffix.lower() not in ("", ".npz"):
-        raise GenforgeError(f"--out must be a folder (no suffix) or .npz, got '{out.name}'")
-    if not default_out and out.suffix == "":
-        check_new_folder(out)  # before sampling, not after
-    (folder / "augment.json").unlink(missing_ok=True)  # an earlier result must not outlive the samples it described
-    if default_out:
-        shutil.rmtree(out, ignore_errors=True)  # our own output of an earlier augment: replaced
-    labels = labels_like(real, n, True)
-    log(f"sampling {n} synthetic images from {gen.run.path} (checkpoint {gen.checkpoint.step}) ...")
-    images = gen.sample(n, labels.tolist(), seed)
-    written = save_samples(images, out, gen.provenance(seed, "real-subset class mix"), labels, classes=list(data.info.classes))
-    log(f"wrote {n} labelled synthetic images to {written}")
-    log(f"training the downstream classifier on 3 arms x {seeds} seeds (real {len(real)}, synthetic {n}, test {len(test)}) ...")
-    result = measure_lift(real, labelled(images, labels, list(data.info.classes), "synthetic"), test, data.info, seeds, spec, log)
-    result.update({
-        "leaked": bool(leak), "leak_reason": leak, "samples": str(written), "seed": seed,
-        "real_fraction": real_fraction, "generator_train_fraction": gen_fraction,
-        "generator_lineage": [a.run for a in chain],
-        "run": {**gen.describe(), "dataset_hash": data.info.content_hash},
-        "seconds": round(time.perf_counter() - t0, 1),
-    })
-    folder.mkdir(exist_ok=True)
-    ck.atomic_write_text(folder / "augment.json", json.dumps(result, indent=2) + "\n")
-    return result
-
+from genforge.api_augment import augment_run  # noqa: E402  (its own module: it is long; re-exported here)
 
 __all__ = ["train", "load", "resolve_config", "save_samples", "evaluate_run", "augment_run", "LoadedGenerator", "TASKS", "__version__"]

@@ -1,20 +1,20 @@
 """Augmentation lift: does adding synthetic images help a downstream classifier?
 
-The same classifier (``cas.CAS``: a small CNN, a fixed number of updates whatever the data size) is
-trained, once per seed, on three training sets and tested on the real test split:
+Five arms, each defined by what it trains on and how it is augmented (``downstream.ARMS``): real with
+no augmentation (``none``), real + classic augmentation, real + synthetic, real + classic + synthetic,
+and synthetic only (TSTR). Each arm's recipe is chosen on the validation split (``search``); then,
+and only then, each arm is trained once per seed and scored on the test split (``test_reads``).
 
-- ``real``: the small real subset the generator was trained on (the baseline);
-- ``real+synthetic``: that subset plus the synthetic images (concatenated, shuffled together);
-- ``synthetic``: the synthetic images only (train on synthetic, test on real: TSTR / CAS).
-
-The lift is accuracy(real+synthetic) − accuracy(real), paired by seed and by test image. Its CI
-adds the spread between seeds to the sampling error of the test split (see :func:`seeds_ci`).
+The lifts compare the best synthetic arm (by validation) with ``none`` (``lift_vs_none``: does the
+synthetic data carry information?) and with the strongest arm without synthetic data
+(``lift_vs_classic``: does it add to classic augmentation?), paired by seed and by test item. Their CIs
+add the spread between classifier seeds to the sampling error of the test split (:func:`seeds_ci`);
+with one generator, the generator's own variance is not in them (`genforge augment-study` adds it).
 
 Whether a generator may be measured this way at all is :mod:`genforge.augment.leak`'s question.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 
@@ -22,13 +22,16 @@ import numpy as np
 import torch
 from scipy.stats import t as student_t
 
-from genforge.data.imageset import DataInfo, ImageSet
-from genforge.data.transforms import to_unit
-from genforge.evaluation.cas import CAS
-from genforge.evaluation.classifier import ClassifierSpec, predict, train_classifier
+from genforge.augment.downstream import Recipe, TrainAndScore
+from genforge.data.imageset import ImageSet
 
-ARMS = ("real", "real+synthetic", "synthetic")
 MIN_REAL = 10  # below this a baseline classifier means nothing
+
+
+def classes_below(y: torch.Tensor, classes: list[str], minimum: int) -> list[str]:
+    """'name (count)' of each class with fewer than ``minimum`` items in y."""
+    counts = torch.bincount(y, minlength=len(classes))
+    return [f"{classes[c]} ({int(counts[c])})" for c in range(len(classes)) if counts[c] < minimum]
 
 
 def seeds_ci(scores: np.ndarray, level: float = 0.95) -> tuple[float, tuple[float, float]]:
@@ -69,33 +72,35 @@ def verdict(ci: tuple[float, float]) -> str:
     return "no measurable effect"
 
 
-def measure_lift(real: ImageSet, synthetic: ImageSet, test: ImageSet, info: DataInfo, seeds: int = 3,
-                 spec: ClassifierSpec = CAS, log=print) -> dict:
-    """Train the downstream classifier on each arm for each seed; accuracies, CIs and the lift."""
+def measure_arms(score: TrainAndScore, chosen: dict[str, Recipe], synthetic_arm: str, baseline_arm: str,
+                 labels: np.ndarray | None, classes: list[str] | None, seeds: int = 3, log=print) -> dict:
+    """Each chosen recipe trained ``seeds`` times and scored on test; accuracies, the two lifts, per-class changes."""
     if seeds < 2:
         raise ValueError("the lift needs at least 2 seeds for a CI")
-    sets = {"real": real, "real+synthetic": concat(real, synthetic), "synthetic": synthetic}
-    x_test = to_unit(test.x)
     correct: dict[str, np.ndarray] = {}
-    for arm in ARMS:
+    for arm, recipe in chosen.items():
         rows = []
         for s in range(seeds):
             t0 = time.perf_counter()
-            net = train_classifier(sets[arm], info, _seeded(spec, s))
-            logits, _ = predict(net, x_test)
-            rows.append((logits.argmax(1) == test.y).numpy().astype(np.float64))
-            log(f"  {arm:15} seed {s + 1}/{seeds}: accuracy {rows[-1].mean():.4f} ({time.perf_counter() - t0:.0f}s)")
+            rows.append(score(recipe, s, "test"))
+            log(f"  test {arm:18} seed {s + 1}/{seeds}: accuracy {rows[-1].mean():.4f} ({time.perf_counter() - t0:.0f}s)")
         correct[arm] = np.stack(rows)
     arms = {}
-    for arm in ARMS:
+    for arm, recipe in chosen.items():
         mean, ci = seeds_ci(correct[arm])
-        arms[arm] = {"accuracy": mean, "ci95": list(ci), "per_seed": correct[arm].mean(axis=1).tolist(),
-                     "n_train": len(sets[arm])}
-    lift, lift_ci = seeds_ci(correct["real+synthetic"] - correct["real"])
-    return {"arms": arms, "lift": {"value": lift, "ci95": list(lift_ci), "verdict": verdict(lift_ci)},
-            "n_test": len(test), "seeds": seeds,
-            "classifier": {k: v for k, v in spec.__dict__.items() if v is not None and k != "seed"}}
+        arms[arm] = {"recipe": recipe.to_json(), "accuracy": mean, "ci95": list(ci),
+                     "per_seed": correct[arm].mean(axis=1).tolist()}
 
+    def lift(base: str) -> dict:
+        value, ci = seeds_ci(correct[synthetic_arm] - correct[base])
+        out = {"value": value, "ci95": list(ci), "verdict": verdict(ci), "against": base}
+        if labels is not None and classes is not None:
+            diff = (correct[synthetic_arm] - correct[base]).mean(axis=0)
+            out["per_class"] = {classes[c]: float(diff[labels == c].mean()) for c in range(len(classes)) if (labels == c).any()}
+        return out
 
-def _seeded(spec: ClassifierSpec, s: int) -> ClassifierSpec:
-    return dataclasses.replace(spec, seed=spec.seed + 1000 * s)
+    return {"arms": arms, "chosen": {"arm": synthetic_arm, "recipe": chosen[synthetic_arm].to_json(),
+                                     "accuracy": arms[synthetic_arm]["accuracy"], "ci95": arms[synthetic_arm]["ci95"],
+                                     "lift_vs_none": lift("none"), "lift_vs_classic": lift(baseline_arm)},
+            "seeds": seeds, "n_test": int(next(iter(correct.values())).shape[1]),
+            "_scores": {arm: c.astype(np.int8).tolist() for arm, c in correct.items()}}  # (seeds, items) 0/1 per arm

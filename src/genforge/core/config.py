@@ -56,6 +56,9 @@ class DataConfig(Section):
     # train on a fixed fraction of the train split (chosen by id hash, nested: 10 % lies inside 25 %);
     # val/test are unchanged. For small-data studies such as `genforge augment`.
     train_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    # stratified subset: round(fraction x n_c) images of each class c (at least one), the lowest-hashed
+    # first, so subsets stay nested; `genforge augment-study` uses it. Unlabelled data ignores it.
+    stratify: bool = False
 
 
 class ModelSection(Section):
@@ -153,12 +156,19 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Keys added within the current format, each with the default that reproduces the behaviour of a config
+# written before it existed: such a config lacks the key and still reads as it did (no format bump needed).
+ADDED_WITHIN_FORMAT: dict[str, Any] = {"data.stratify": False}
+
+
 def check_complete(raw: dict[str, Any], source: str) -> None:
     """A stored config.json names every key (genforge writes them all): a missing one means it was edited or damaged.
 
     Only configs read from a run are held to this; `--set` and partial configs fill in the defaults.
+    Keys in ADDED_WITHIN_FORMAT may be missing (written before they existed).
     """
-    missing = sorted(_flat(default_config(family_of(raw)).model_dump(mode="json")).keys() - _flat(raw).keys())
+    expected = _flat(default_config(family_of(raw)).model_dump(mode="json")).keys() - ADDED_WITHIN_FORMAT.keys()
+    missing = sorted(expected - _flat(raw).keys())
     if missing:
         raise ConfigError(f"{source} lacks {missing[0]}" + (f" and {len(missing) - 1} other key(s)" if len(missing) > 1 else "")
                           + "; it was edited or damaged (genforge writes every key). Restore it, or train a new run")

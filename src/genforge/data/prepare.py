@@ -10,7 +10,7 @@ from genforge.core.config import DataConfig
 from genforge.core.errors import DataError
 from genforge.core.registry import DATASETS
 from genforge.data.imageset import DataInfo, ImageSet, hash_parts
-from genforge.data.split import in_train_subset, split_indices
+from genforge.data.split import in_train_subset, split_indices, stratified_subset
 from genforge.data.transforms import median3, resize
 
 
@@ -79,7 +79,10 @@ def prepare(cfg: DataConfig, warn=print) -> PreparedData:
     whole = _assemble(data, cfg.model_copy(update={"train_fraction": 1.0}), train, val, test)
     if cfg.train_fraction >= 1.0:
         return whole
-    keep = [k for k, i in enumerate(train.ids) if in_train_subset(i, cfg.split_seed, cfg.train_fraction)]
+    if cfg.stratify and train.y is not None:
+        keep = stratified_subset(train.ids, train.y.tolist(), cfg.split_seed, cfg.train_fraction)
+    else:
+        keep = [k for k, i in enumerate(train.ids) if in_train_subset(i, cfg.split_seed, cfg.train_fraction)]
     return _assemble(data, cfg, train.subset(torch.tensor(keep, dtype=torch.long)), val, test, full=whole)
 
 
@@ -93,6 +96,7 @@ def _assemble(data: ImageSet, cfg: DataConfig, train: ImageSet, val: ImageSet, t
     prep = hash_parts(data.content_hash, str(cfg.image_size), cfg.denoise, str(cfg.max_items),
                       f"{cfg.split_seed}:{cfg.val_fraction}:{cfg.test_fraction}",
                       *([f"train_fraction:{cfg.train_fraction}"] if cfg.train_fraction < 1.0 else []),
+                      *(["stratified"] if cfg.stratify and cfg.train_fraction < 1.0 else []),
                       # file-based data only, so built-in datasets keep the hashes of earlier runs
                       *([f"decoder:{data.decoder_version}"] if data.decoder_version else []))
     info = DataInfo(

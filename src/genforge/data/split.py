@@ -31,6 +31,18 @@ def in_train_subset(item_id: str, seed: int, fraction: float) -> bool:
     return fraction >= 1.0 or _unit_hash(f"subset:{seed}:{item_id}") < fraction
 
 
+def stratified_subset(ids: list[str], labels: list[int], seed: int, fraction: float) -> list[int]:
+    """Positions of a class-stratified ``fraction`` subset: per class, the round(fraction · n_c) items (at least one)
+    with the lowest subset hash. A smaller fraction takes a prefix of each class's order, so subsets are nested."""
+    if fraction >= 1.0:
+        return list(range(len(ids)))
+    keep: list[int] = []
+    for c in sorted(set(labels)):
+        members = sorted((k for k, y in enumerate(labels) if y == c), key=lambda k: _unit_hash(f"subset:{seed}:{ids[k]}"))
+        keep += members[: max(1, round(fraction * len(members)))]
+    return sorted(keep)
+
+
 def split_indices(ids: list[str], seed: int, val_fraction: float, test_fraction: float) -> dict[str, torch.Tensor]:
     names = [split_of(i, seed, val_fraction, test_fraction) for i in ids]
     return {s: torch.tensor([k for k, n in enumerate(names) if n == s], dtype=torch.long) for s in ("train", "val", "test")}
