@@ -40,7 +40,8 @@ def bench_demo(quick: bool = False) -> dict:
              f"| checkpoint used (best {cells[0]['selection']['metric']}) | {', '.join(str(c['checkpoint']) for c in cells)} | |\n")
     worst = {name: min(c["per_class_accuracy"][name] for c in cells) for name in cells[0]["per_class_accuracy"]}
     note = ("Per-class accuracy, worst over seeds: " + ", ".join(f"{k}: {v:.0%}" for k, v in worst.items()) + ". "
-            "The judge was cached for seeds after the first (it trains once per dataset, ~40 s), so the first seed's wall "
-            "time includes it. Reproduce one seed with `genforge demo` (seed 0) or `run_demo(out, seed=S)`.")
+            "The judge and selector classifiers train once per dataset (~40 s) and are cached; judge training time "
+            f"in these runs: {', '.join(str(c['judge']['train_seconds']) for c in cells)} s. Reproduce one seed with "
+            "`genforge demo` (seed 0) or `run_demo(out, seed=S)`.")
     return {"title": "Demo acceptance (conditional GAN on bundled MNIST, 3 training seeds)", "cells": cells,
             "table": table, "note": note}
