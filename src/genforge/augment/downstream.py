@@ -121,11 +121,9 @@ class ImageDownstream:
                  base_updates: int, model: str = "cnn") -> None:
         self.real, self.pools, self.val, self.test_reads, self.info = real, pools, val, test_reads, info
         self.base_updates, self.model = base_updates, model
-        self.classes: list[int] | None = None  # per-item labels of the last split scored (per-class figures)
 
     def __call__(self, recipe: Recipe, seed: int, split: str) -> np.ndarray:
         items = self.val if split == "val" else self.test_reads.read(recipe, seed)
         synthetic = self.pools[recipe.pool] if recipe.pool is not None else None
         net = train_downstream(self.real, synthetic, recipe, self.info, self.base_updates, seed, self.model)
-        self.classes = items.y.tolist()
         return correct(net, items)

@@ -54,11 +54,6 @@ def seeds_ci(scores: np.ndarray, level: float = 0.95) -> tuple[float, tuple[floa
     return mean, (mean - half, mean + half)
 
 
-def concat(a: ImageSet, b: ImageSet) -> ImageSet:
-    return ImageSet(x=torch.cat([a.x, b.x]), y=torch.cat([a.y, b.y]), ids=a.ids + b.ids, classes=a.classes,
-                    source=f"{a.source}+{b.source}", content_hash="")
-
-
 def labelled(x: torch.Tensor, y: torch.Tensor, classes: list[str], source: str) -> ImageSet:
     return ImageSet(x=x, y=y.long(), ids=[f"{source}/{i}" for i in range(len(x))], classes=classes,
                     source=source, content_hash="")
