@@ -48,16 +48,9 @@ def features(gen, data, sampler: str, steps: int, guidance: float, n: int) -> tu
 
 def paired_ratio_ci(real: np.ndarray, fakes: dict, reference: str, resamples: int, seed: int = 0) -> dict:
     """Per sampler: FID ratio to the reference with a paired percentile-bootstrap 95 % CI."""
-    from genforge.evaluation.frechet import frechet_distance, gaussian_stats
+    from genforge.evaluation.frechet import paired_frechet_draws
 
-    def fid_all(r_idx, f_idx):
-        r = gaussian_stats(real[r_idx])
-        return {k: frechet_distance(*r, *gaussian_stats(v[f_idx])) for k, v in fakes.items()}
-
-    rng = np.random.default_rng(seed)
-    n_real, n_fake = len(real), len(next(iter(fakes.values())))
-    point = fid_all(np.arange(n_real), np.arange(n_fake))
-    draws = [fid_all(rng.integers(0, n_real, n_real), rng.integers(0, n_fake, n_fake)) for _ in range(resamples)]
+    point, draws = paired_frechet_draws(real, fakes, resamples, seed)
     out = {}
     for k in fakes:
         ratios = np.array([d[k] / d[reference] for d in draws])

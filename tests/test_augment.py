@@ -137,7 +137,9 @@ def test_augment_cli_writes_samples_and_result(half_run, tmp_path):
     # every candidate was scored on val; the classic arm had as many tries as the synthetic arm
     tried = lambda arm: [r for r in result["search"]["rows"] if r["arm"] == arm]  # noqa: E731
     assert len(tried("classic")) == len(tried("synthetic")) == len(tried("classic+synthetic")) >= 2
-    assert result["arms"]["classic+synthetic"]["recipe"]["strength"] == result["arms"]["classic"]["recipe"]["strength"]
+    for knob in ("strength", "elastic"):
+        assert result["arms"]["classic+synthetic"]["recipe"][knob] == result["arms"]["classic"]["recipe"][knob]
+    assert {json.dumps(p["request"]) for p in result["synthetic"]["pools"].values()} >= {"null", '{"truncation": 1.0}'}
     assert not result["leaked"] and result["real_fraction"] == result["generator_train_fraction"] == 0.5
     reads = [json.loads(line) for line in (half_run / "augment" / "test-reads.jsonl").read_text().splitlines()]
     assert len(reads) == 5 * 2 == result["test_reads"]["this_session"]

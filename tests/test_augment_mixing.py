@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genforge.augment.classic import affine_matrices, random_affine
+from genforge.augment.classic import affine_matrices, classic_augment, elastic_offsets, gaussian_kernel, random_affine
 from genforge.augment.downstream import MODELS, Recipe
 from genforge.augment.mixing import batches, mix_plan
-from genforge.augment.search import leaders, search, strengths_for
+from genforge.augment.pools import variants
+from genforge.augment.search import classic_candidates, leaders, search, strengths_for
 from genforge.augment.test_reads import TestReadError, TestReads
 
 
@@ -88,6 +89,40 @@ def test_classic_augmentation_moves_digits_and_keeps_the_background():
     assert torch.allclose(moved[0, 0, 10:18, 13:17], torch.ones(8, 4), atol=1e-5)
 
 
+def test_elastic_offsets_are_smooth_zero_mean_and_scale_with_strength():
+    k = gaussian_kernel(4.0)
+    assert len(k) == 25 and abs(float(k.sum()) - 1) < 1e-6 and int(k.argmax()) == 12
+    full = elastic_offsets(200, 28, 28, 1.0, torch.Generator().manual_seed(0))
+    half = elastic_offsets(200, 28, 28, 0.5, torch.Generator().manual_seed(0))
+    assert full.shape == (200, 28, 28, 2) and torch.allclose(half, full / 2, atol=1e-6)
+    px = full * 14  # back to pixels (the side spans 2 units)
+    assert abs(float(px.mean())) < 0.05
+    # smoothed uniform noise: neighbours move together, and the typical displacement is about a pixel or two
+    assert float(torch.corrcoef(torch.stack([px[:, 5:20, 5, 0].flatten(), px[:, 5:20, 6, 0].flatten()]))[0, 1]) > 0.9
+    assert 0.5 < float(px.std()) < 4.0
+    # any side: the kernel's reach beyond a small side is reflected in steps
+    assert elastic_offsets(3, 8, 8, 1.0, torch.Generator().manual_seed(1)).shape == (3, 8, 8, 2)
+
+
+def test_elastic_adds_to_the_affine_map_and_keeps_images_in_range():
+    x = -torch.ones(8, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    affine, both = random_affine(x, 0.5, g()), classic_augment(x, 0.5, True, g())
+    assert torch.equal(affine, classic_augment(x, 0.5, False, g()))  # the elastic flag off is today's affine
+    assert both.min() >= -1 - 1e-6 and both.max() <= 1 + 1e-6 and not torch.allclose(both, affine)
+    assert classic_augment(x, 0.0, True, g()) is x
+    # a distortion, not a new image: most of the bar's mass stays
+    assert float(((both + 1) / 2).sum()) == pytest.approx(float(((affine + 1) / 2).sum()), rel=0.15)
+
+
+def test_the_classic_arm_gets_k_candidates_half_of_them_elastic():
+    assert classic_candidates(8) == [(0.25, False), (0.5, False), (0.75, False), (1.0, False),
+                                     (0.25, True), (0.5, True), (0.75, True), (1.0, True)]
+    assert classic_candidates(3) == [(0.5, False), (1.0, False), (0.5, True)] and classic_candidates(1) == [(1.0, False)]
+    assert classic_candidates(8, [0.4]) == [(0.4, False), (0.4, True)]
+
+
 def test_downstream_models_classify_any_square_size():
     info = SimpleNamespace(channels=3, num_classes=5, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     for size in (8, 28, 32):
@@ -132,9 +167,54 @@ def test_search_gives_every_arm_the_same_budget_and_never_reads_test():
     per_arm = {arm: sum(r["arm"] == arm for r in rows) for arm in ("none", "classic", "synthetic", "classic+synthetic")}
     assert per_arm == {"none": 1, "classic": 4, "synthetic": 4, "classic+synthetic": 4}
     assert strengths_for(4) == [0.25, 0.5, 0.75, 1.0]
+    assert [(r["recipe"]["strength"], r["recipe"]["elastic"]) for r in rows if r["arm"] == "classic"] == classic_candidates(4)
     assert chosen["classic"] == Recipe("classic", strength=0.5)
     assert chosen["synthetic"] == Recipe("synthetic", share=0.25, pool="p+filter")
     assert chosen["classic+synthetic"] == Recipe("classic+synthetic", 0.5, 0.25, "p+filter")
     assert chosen["synthetic-only"] == Recipe("synthetic-only", share=1.0, pool="p+filter")
-    assert len(calls) == 2 * 13 and {s for _, s in calls} == {1000, 1001}
+    # successive halving: 4 candidates on 2 seeds, the better 2 on 4 seeds; "none" on 2
+    assert len(calls) == 2 + 3 * (4 * 2 + 2 * 2) and {s for _, s in calls} == {1000, 1001, 1002, 1003}
+    assert [r["val_seeds"] for r in rows if r["arm"] == "classic"] == [4, 2, 4, 2]  # strength 0.5, 1.0, 0.5 and 1.0 elastic
+    assert [r["recipe"]["strength"] for r in rows if r["arm"] == "classic" and r["chosen"]] == [0.5]
     assert leaders(chosen, rows) == ("classic+synthetic", "classic")
+    # when elastic wins the classic arm, classic+synthetic keeps it
+    elastic_first = lambda r, s, split: score(r, s, split) + (0.02 if r.elastic else 0.0)  # noqa: E731
+    chosen, _ = search(elastic_first, ["p", "p+filter"], shares=(0.25, 0.5), log=lambda m: None)
+    assert chosen["classic"] == Recipe("classic", strength=0.5, elastic=True)
+    assert chosen["classic+synthetic"] == Recipe("classic+synthetic", 0.5, 0.25, "p+filter", elastic=True)
+
+
+def test_pool_variants_follow_what_the_family_reads():
+    from genforge.sampling.request import SampleRequest
+
+    assert variants(None, {"truncation": None}) == {"default": None, "truncation=1": SampleRequest(truncation=1.0)}
+    assert variants(None, {"truncation": 0.7}) == {"default": None}  # the run already truncates
+    assert variants(None, {"sampler": "ddim", "guidance": 1.5}) == {"default": None, "guidance=1": SampleRequest(guidance=1.0)}
+    assert variants(None, {"guidance": 1.0}) == {"default": None}
+    given = SampleRequest(guidance=2.0)
+    assert variants(given, {"guidance": 1.5}) == {'{"guidance": 2.0}': given}  # the user's request alone
+
+
+def test_successive_halving_finds_the_best_of_noisy_candidates_more_often_than_one_pass():
+    from genforge.augment.search import SEARCH_SEED, halving
+
+    true = np.array([0.90, 0.905, 0.91, 0.915, 0.92, 0.925, 0.93, 0.95])  # the last is the best
+    hits = {"one pass": 0, "halving": 0}
+    cost = []
+    for trial in range(300):
+        noise = np.random.default_rng(trial)
+        draws = true[:, None] + 0.02 * noise.standard_normal((8, 16))  # candidate i, seed j: a noisy val accuracy
+        calls = []
+
+        def value(i, seed):
+            calls.append((i, seed))
+            return float(draws[i, seed - SEARCH_SEED])
+
+        winner, values = halving(value, 8)
+        hits["halving"] += winner == 7
+        hits["one pass"] += int(np.argmax(draws[:, 0])) == 7
+        cost.append(len(calls))
+        assert all(values[i] == list(draws[i, : len(values[i])]) for i in values)  # seeds in order, none re-drawn
+    assert set(cost) == {8 + 4 + 2 * 2}  # about twice one pass
+    assert hits["halving"] > hits["one pass"] + 20, hits
+    assert halving(lambda i, s: 0.5, 1) == (0, {0: [0.5]})

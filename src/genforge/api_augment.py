@@ -106,9 +106,7 @@ def augment_run(run: str | Path, n: int | None = None, real_fraction: float | No
         (folder / stale).unlink(missing_ok=True)
 
     labels = labels_like(real, n, True)
-    sampling = gen.spec.sampling
-    reads_guidance = "guidance" in sampling.defaults
-    requests = variants(request, reads_guidance, gen.request.guidance)
+    requests = variants(request, {k: getattr(gen.request, k) for k in gen.spec.sampling.defaults})
     log(f"sampling {len(requests)} pool(s) of {n} synthetic images from {gen.run.path} (checkpoint {gen.checkpoint.step}) ...")
     pools, about = make_pools(lambda req, lab: gen.sample(len(lab), lab.tolist(), seed, request=req), real, data.info, n,
                               labels, requests, log, filter_updates=classifier_steps)

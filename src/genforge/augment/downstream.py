@@ -4,8 +4,8 @@ The lift machinery sees only a ``TrainAndScore`` callable, (recipe, seed, split)
 of that split, so a text task can plug in its own model and data. ``ImageDownstream`` is the image one:
 a small CNN (the CAS classifier: fast, the default) or a wider ResNet-style network (``--downstream
 resnet``: gains can vanish with a stronger classifier), Adam with a one-cycle schedule, batches mixed by
-share (``mixing``), classic augmentation by strength (``classic``). Its test split is reachable only
-through a ``TestReads`` guard, which allows reads only after the recipe is fixed and logs each one.
+share (``mixing``), classic augmentation by strength, affine or affine + elastic (``classic``). Its test
+split is reachable only through a ``TestReads`` guard, which allows reads only after the recipe is fixed and logs each one.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genforge.augment.classic import random_affine
+from genforge.augment.classic import classic_augment
 from genforge.augment.mixing import batches, mix_plan
 from genforge.data.imageset import DataInfo, ImageSet
 from genforge.data.transforms import to_unit
@@ -30,12 +30,13 @@ BASELINE_ARMS = ("none", "classic")
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one arm trains: classic strength, synthetic share of each batch, and which synthetic pool."""
+    """How one arm trains: classic strength (and elastic or not), synthetic share of each batch, which pool."""
 
     arm: str
     strength: float = 0.0  # classic augmentation (0 = none)
     share: float = 0.0  # synthetic images per batch (0 = real only, 1 = synthetic only)
     pool: str | None = None  # key of the synthetic pool (generator request and filtering)
+    elastic: bool = False  # classic augmentation adds an elastic distortion of the same strength
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -100,7 +101,7 @@ def train_downstream(real: ImageSet, synthetic: ImageSet | None, recipe: Recipe,
         net.train()
         for step, (ir, js) in enumerate(batches(plan, len(real), n_syn, g)):
             x, y = torch.cat([xr[ir], xs[js]]), torch.cat([yr[ir], ys[js]])
-            loss = F.cross_entropy(net(random_affine(x, recipe.strength, g)), y)
+            loss = F.cross_entropy(net(classic_augment(x, recipe.strength, recipe.elastic, g)), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,8 +1,10 @@
 """Synthetic pools for `genforge augment`: labelled samples per generator request, optionally filtered.
 
 A pool is n samples drawn with the real subset's class mix. Variants: the request as the user gave it;
-when the user gave none and the family reads ``guidance``, also guidance 1 (no guidance), since lower
-guidance often gives more useful diversity (Sariyildiz et al. 2023). Each variant also comes filtered:
+when the user gave none, the family's default request and, where the family reads it, guidance 1 (no
+guidance: lower guidance often gives more useful diversity, Sariyildiz et al. 2023) or truncation 1 for a
+GAN or VAE whose default is none (the truncation trick trades diversity for fidelity, Brock et al. 2019; which
+way helps a classifier is for the search to say). Each variant also comes filtered:
 only the samples that a classifier trained on the real subset alone (never the judge, which saw the
 whole train split) assigns to their requested class. Whether any of this helps is the validation
 search's question, not this module's.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +30,19 @@ from genforge.sampling.request import SampleRequest
 FILTER = dataclasses.replace(CAS, role="filter", seed=11)
 
 
-def variants(given: SampleRequest | None, reads_guidance: bool, default_guidance: float | None) -> dict[str, SampleRequest | None]:
-    """The generator requests to draw pools from, by name."""
+TRUNCATION = 1.0  # resample latent entries with |z| > 1: about a third of a standard normal's draws
+
+
+def variants(given: SampleRequest | None, reads: dict[str, Any]) -> dict[str, SampleRequest | None]:
+    """The generator requests to draw pools from, by name. ``reads``: the sampling fields the family reads,
+    with this run's values of them."""
     if given is not None and given.given():
         return {json.dumps(given.given(), sort_keys=True): given}
     out: dict[str, SampleRequest | None] = {"default": None}
-    if reads_guidance and default_guidance not in (None, 1.0):
+    if "guidance" in reads and reads["guidance"] not in (None, 1.0):
         out["guidance=1"] = SampleRequest(guidance=1.0)
+    if "truncation" in reads and reads["truncation"] is None:
+        out[f"truncation={TRUNCATION:g}"] = SampleRequest(truncation=TRUNCATION)
     return out
 
 

@@ -47,7 +47,8 @@ class FrechetSelection:
         self.seed = seed
         _, feats = predict(self.net, to_unit(real.x))
         self.alpha = float(feats.norm(dim=1).mean())
-        self.real_stats = gaussian_stats(self._embed(feats, self.labels))
+        self.real_embedded = self._embed(feats, self.labels)
+        self.real_stats = gaussian_stats(self.real_embedded)
         self.last_seconds = 0.0
 
     def _embed(self, feats: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
@@ -56,13 +57,20 @@ class FrechetSelection:
         onehot = F.one_hot(labels, self.num_classes).to(feats.dtype) * self.alpha
         return torch.cat([feats, onehot], dim=1).double().numpy()
 
+    def embed_samples(self, sample_fn) -> tuple[np.ndarray, float | None]:
+        """The embedded samples (the rows the distance is computed on) and the selector's own conditional
+        accuracy on them (None without labels). Same noise at every call."""
+        fake = sample_fn(self.n, self.labels, self.seed).cpu()
+        logits, feats = predict(self.net, fake)
+        acc = None if self.labels is None else float((logits.argmax(1) == self.labels).float().mean())
+        return self._embed(feats, self.labels), acc
+
     def __call__(self, sample_fn, networks=None) -> float:
         """sample_fn(n, labels, seed) -> images in [-1, 1]. Same noise at every evaluation. (``networks``: the
         task's networks by name, for metrics that need the model itself, e.g. a validation ELBO; unused here.)"""
         t0 = time.perf_counter()
-        fake = sample_fn(self.n, self.labels, self.seed).cpu()
-        _, feats = predict(self.net, fake)
-        value = frechet_distance(*gaussian_stats(self._embed(feats, self.labels)), *self.real_stats)
+        fake, _ = self.embed_samples(sample_fn)
+        value = frechet_distance(*gaussian_stats(fake), *self.real_stats)
         self.last_seconds = time.perf_counter() - t0
         return value
 
