@@ -248,3 +248,20 @@ def test_resume_cannot_rewrite_what_the_run_trained_on(half_run, tmp_path):
     with pytest.raises(GenforgeError, match="cannot change"):
         train(resume=child, steps=30, overrides=["train.init_from=null"], log=quiet)
     assert json.loads((child / "config.json").read_text())["train"]["steps"] == 10  # nothing was rewritten
+
+
+@pytest.mark.parametrize("family,extra,pool", [
+    ("cvae", ["model.width=8", "model.z_dim=8"], {"truncation": 1.0}),
+    ("diffusion", ["model.width=8", "model.mults=[1,2]", "model.timesteps=50"], {"guidance": 1.0}),
+])
+def test_augment_works_for_every_conditional_family_from_the_cli(tmp_path, family, extra, pool):
+    run = tmp_path / family
+    tiny = [o for o in TINY if not o.startswith("model.")] + [f'model.name="{family}"', "data.train_fraction=0.5"] + extra
+    train(out=run, steps=20, overrides=tiny, log=quiet)
+    p = run_cli("augment", str(run), "--classifier-steps", "5", "--seeds", "2", "--n", "40", "--mix", "0.5")
+    assert p.returncode == 0, p.stderr
+    result = json.loads((run / "augment" / "augment.json").read_text())
+    assert result["run"]["model"] == family and set(result["arms"]) == {"none", "classic", "synthetic", "classic+synthetic",
+                                                                        "synthetic-only"}
+    assert pool in [p["request"] for p in result["synthetic"]["pools"].values()]  # the family's own pool variant
+    assert "lift of" in p.stdout and len((run / "augment" / "test-reads.jsonl").read_text().splitlines()) == 10

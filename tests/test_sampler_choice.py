@@ -88,3 +88,19 @@ def test_bad_arguments_say_so(data):
         choose_request(scored, default=3)
     with pytest.raises(GenforgeError, match="cannot compare sampling settings"):
         compare_requests(toy_sampler(data), data, [SampleRequest(guidance=0.1)], metric="val_elbo", log=quiet)
+
+
+def test_a_diverged_sampler_is_the_worst_either_way(data):
+    """NaN images (e.g. a sampler that blew up at high guidance) give a NaN distance, never a crash or a win."""
+    sample = toy_sampler(data)
+
+    def diverging(req, n, labels, seed):
+        out = sample(req, n, labels, seed)
+        return out * float("nan") if req.guidance > 1 else out
+
+    scored = compare_requests(diverging, data, [SampleRequest(guidance=5.0), SampleRequest(guidance=0.3)], log=quiet)
+    assert np.isnan(scored["rows"][0]["val_fjd"]) and np.isfinite(scored["rows"][1]["val_fjd"])
+    assert choose_request(scored, default=0)["index"] == 1  # the broken default is left
+    assert choose_request(scored, default=1)["index"] == 1  # a broken alternative never wins
+    nan = np.full((5, 3), np.nan)
+    assert np.isnan(frechet_distance(*gaussian_stats(nan), *gaussian_stats(np.random.default_rng(0).normal(size=(5, 3)))))

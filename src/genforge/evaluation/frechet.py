@@ -16,6 +16,9 @@ def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """NaN when either Gaussian is not finite (e.g. a sampler that diverged): callers rank NaN as the worst."""
+    if not all(np.isfinite(a).all() for a in (mu1, sigma1, mu2, sigma2)):
+        return float("nan")
     diff = mu1 - mu2
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # singular products are handled below

@@ -12,6 +12,7 @@ within a few per cent of each other, and the lower one can cost several points o
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -69,13 +70,25 @@ def choose_request(scored: dict, default: int = 0, resamples: int = 200, seed: i
     for i, row in enumerate(rows):
         if i == default:
             continue
-        gain = np.array([sign * (d[str(i)] - d[str(default)]) for d in draws])  # > 0: request i is better
+        gain = np.array([_better_by(d[str(i)], d[str(default)], sign) for d in draws])  # > 0: request i is better
         bound = float(np.quantile(gain, 1.0 - LEVEL))
-        evidence.append({"request": row["request"], "difference": sign * (point[str(i)] - point[str(default)]),
+        evidence.append({"request": row["request"], "difference": _better_by(point[str(i)], point[str(default)], sign),
                          "bound": bound})
         if bound > 0:
             winners.append(i)
-    index = max(winners, key=lambda i: sign * point[str(i)]) if winners else default
+    index = max(winners, key=lambda i: (_better_by(point[str(i)], point[str(default)], sign), -i)) if winners else default
     return {"chosen": rows[index]["request"], "index": index, "evidence": evidence,
             "rule": f"the default unless another request is better by {metric} at one-sided {LEVEL:.0%} "
                     f"({resamples} paired bootstrap resamples)"}
+
+
+def _better_by(value: float, base: float, sign: float) -> float:
+    """How much better ``value`` is than ``base`` (> 0: better). A non-finite value (a diverged sampler) is the
+    worst either way; two are a tie. Finite, so that quantiles of these stay defined."""
+    ok_value, ok_base = math.isfinite(value), math.isfinite(base)
+    if ok_value and ok_base:
+        return sign * (value - base)
+    return 0.0 if ok_value == ok_base else (_FAR if ok_value else -_FAR)
+
+
+_FAR = 1e300
