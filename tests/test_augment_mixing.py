@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from genforge.augment.classic import affine_matrices, classic_augment, elastic_offsets, gaussian_kernel, random_affine
-from genforge.augment.downstream import MODELS, Recipe
+from genforge.augment.downstream import ARMS, MODELS, Recipe
 from genforge.augment.mixing import batches, mix_plan
 from genforge.augment.pools import variants
 from genforge.augment.search import classic_candidates, leaders, search, strengths_for
@@ -97,9 +97,13 @@ def test_elastic_offsets_are_smooth_zero_mean_and_scale_with_strength():
     assert full.shape == (200, 28, 28, 2) and torch.allclose(half, full / 2, atol=1e-6)
     px = full * 14  # back to pixels (the side spans 2 units)
     assert abs(float(px.mean())) < 0.05
-    # smoothed uniform noise: neighbours move together, and the typical displacement is about a pixel or two
+    # smoothed uniform noise: neighbours move together; α = 34 px on noise of SD 1/√3 blurred by σ = 4 px gives
+    # 34 / √3 · (1 / (2√π σ)) ≈ 1.4 px per axis (the ±3σ truncated kernel: ~1.7)
     assert float(torch.corrcoef(torch.stack([px[:, 5:20, 5, 0].flatten(), px[:, 5:20, 6, 0].flatten()]))[0, 1]) > 0.9
-    assert 0.5 < float(px.std()) < 4.0
+    assert 1.4 < float(px.std()) < 2.1
+    # the edges are as smooth as the middle (no padding artefacts)
+    edge, middle = float(px[:, 0].std()), float(px[:, 14].std())
+    assert edge == pytest.approx(middle, rel=0.1)
     # any side: the kernel's reach beyond a small side is reflected in steps
     assert elastic_offsets(3, 8, 8, 1.0, torch.Generator().manual_seed(1)).shape == (3, 8, 8, 2)
 
@@ -119,7 +123,9 @@ def test_elastic_adds_to_the_affine_map_and_keeps_images_in_range():
 def test_the_classic_arm_gets_k_candidates_half_of_them_elastic():
     assert classic_candidates(8) == [(0.25, False), (0.5, False), (0.75, False), (1.0, False),
                                      (0.25, True), (0.5, True), (0.75, True), (1.0, True)]
-    assert classic_candidates(3) == [(0.5, False), (1.0, False), (0.5, True)] and classic_candidates(1) == [(1.0, False)]
+    assert classic_candidates(4) == [(0.5, False), (1.0, False), (0.5, True), (1.0, True)]
+    # below 4, no room for the elastic switch: a full affine grid (the baseline must not get weaker)
+    assert classic_candidates(3) == [(0.333, False), (0.667, False), (1.0, False)] and classic_candidates(1) == [(1.0, False)]
     assert classic_candidates(8, [0.4]) == [(0.4, False), (0.4, True)]
 
 
@@ -172,8 +178,9 @@ def test_search_gives_every_arm_the_same_budget_and_never_reads_test():
     assert chosen["synthetic"] == Recipe("synthetic", share=0.25, pool="p+filter")
     assert chosen["classic+synthetic"] == Recipe("classic+synthetic", 0.5, 0.25, "p+filter")
     assert chosen["synthetic-only"] == Recipe("synthetic-only", share=1.0, pool="p+filter")
-    # successive halving: 4 candidates on 2 seeds, the better 2 on 4 seeds; "none" on 2
-    assert len(calls) == 2 + 3 * (4 * 2 + 2 * 2) and {s for _, s in calls} == {1000, 1001, 1002, 1003}
+    # successive halving: 4 candidates on 2 seeds, the better 2 on 4 seeds; "none" on as many as the classic winner
+    assert len(calls) == 4 + 3 * (4 * 2 + 2 * 2) and {s for _, s in calls} == {1000, 1001, 1002, 1003}
+    assert [r["val_seeds"] for r in rows if r["arm"] == "none"] == [4] and list(chosen) == list(ARMS)
     assert [r["val_seeds"] for r in rows if r["arm"] == "classic"] == [4, 2, 4, 2]  # strength 0.5, 1.0, 0.5 and 1.0 elastic
     assert [r["recipe"]["strength"] for r in rows if r["arm"] == "classic" and r["chosen"]] == [0.5]
     assert leaders(chosen, rows) == ("classic+synthetic", "classic")

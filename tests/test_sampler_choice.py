@@ -46,10 +46,10 @@ def test_rows_hold_the_metric_the_selector_accuracy_and_the_embeddings(data):
 
 
 def test_a_clearly_better_request_replaces_the_default(data):
-    scored = compare_requests(toy_sampler(data), data, [SampleRequest(guidance=0.8), SampleRequest(guidance=0.02),
-                                                        SampleRequest(guidance=0.3)], log=quiet)
+    scored = compare_requests(toy_sampler(data), data, [SampleRequest(guidance=0.8), SampleRequest(guidance=0.3),
+                                                        SampleRequest(guidance=0.02)], log=quiet)
     choice = choose_request(scored, default=0)
-    assert choice["chosen"] == {"guidance": 0.02} and choice["index"] == 1
+    assert choice["chosen"] == {"guidance": 0.02} and choice["index"] == 2
     assert all(e["bound"] > 0 for e in choice["evidence"])  # both are better than σ 0.8, the best point wins
 
 
@@ -98,9 +98,35 @@ def test_a_diverged_sampler_is_the_worst_either_way(data):
         out = sample(req, n, labels, seed)
         return out * float("nan") if req.guidance > 1 else out
 
-    scored = compare_requests(diverging, data, [SampleRequest(guidance=5.0), SampleRequest(guidance=0.3)], log=quiet)
+    scored = compare_requests(diverging, data, [SampleRequest(guidance=5.0), SampleRequest(guidance=0.6),
+                                                SampleRequest(guidance=0.05)], log=quiet)
     assert np.isnan(scored["rows"][0]["val_fjd"]) and np.isfinite(scored["rows"][1]["val_fjd"])
-    assert choose_request(scored, default=0)["index"] == 1  # the broken default is left
-    assert choose_request(scored, default=1)["index"] == 1  # a broken alternative never wins
+    assert choose_request(scored, default=0)["index"] == 2  # the broken default is left for the best of the rest
+    assert choose_request(scored, default=2)["index"] == 2  # a broken alternative never wins
     nan = np.full((5, 3), np.nan)
     assert np.isnan(frechet_distance(*gaussian_stats(nan), *gaussian_stats(np.random.default_rng(0).normal(size=(5, 3)))))
+
+
+def test_a_wider_default_is_not_left_for_a_narrower_set_at_the_same_distance():
+    """Bootstrap resamples inflate a Fréchet distance more for a wider set, so percentile bounds of a difference
+    favour the narrower set (higher guidance, truncation). Real N(0, I); the default 1.3·z and the alternative
+    0.7·z have the same true distance d(1 − s)². The rule may leave the default at most at about its level."""
+    moved = 0
+    for trial in range(20):
+        rng = np.random.default_rng(trial)
+        real = rng.normal(size=(500, 20))
+        wide, narrow = 1.3 * rng.normal(size=(500, 20)), 0.7 * rng.normal(size=(500, 20))
+        scored = {"metric": "val_fjd", "rows": [{"request": {"guidance": 1.5}}, {"request": {"guidance": 3.0}}],
+                  "real": real, "fakes": [wide, narrow]}
+        moved += choose_request(scored, default=0, seed=trial)["index"] == 1
+    assert moved <= 4, moved  # the percentile bound moved in about 3 of 4 trials
+
+
+def test_several_alternatives_share_the_error_rate():
+    """Five alternatives of the same quality: the default stays (each is tested at 5 %/5, Bonferroni)."""
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 8))
+    fakes = [rng.normal(size=(400, 8)) for _ in range(6)]
+    rows = [{"request": {"eta": i / 10}} for i in range(6)]
+    choice = choose_request({"metric": "val_fjd", "rows": rows, "real": real, "fakes": fakes}, default=0)
+    assert "5 alternatives together" in choice["rule"] and len(choice["evidence"]) == 5

@@ -44,26 +44,17 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def elastic_offsets(n: int, h: int, w: int, strength: float, g: torch.Generator) -> torch.Tensor:
-    """(n, h, w, 2) displacements in ``grid_sample`` units (x, y): smoothed uniform noise scaled by α·strength."""
+    """(n, h, w, 2) displacements in ``grid_sample`` units (x, y): smoothed uniform noise scaled by α·strength.
+    The noise is drawn on a canvas wider by the kernel's reach and blurred without padding, so the edges are
+    as smooth as the middle."""
     scale = min(h, w) / ELASTIC_SIDE
     k = gaussian_kernel(ELASTIC_SIGMA * scale)
     r = len(k) // 2
-    d = (torch.rand(n * 2, 1, h, w, generator=g) * 2 - 1)
-    # separable blur; reflect padding keeps the edges as noisy as the middle (it needs r < side: pad in steps)
-    for weight, pad in ((k.view(1, 1, 1, -1), (r, r, 0, 0)), (k.view(1, 1, -1, 1), (0, 0, r, r))):
-        d = F.conv2d(_reflect(d, pad), weight)
+    d = torch.rand(n * 2, 1, h + 2 * r, w + 2 * r, generator=g) * 2 - 1
+    d = F.conv2d(F.conv2d(d, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))  # separable blur: (n*2, 1, h, w)
     d = d.view(n, 2, h, w) * (ELASTIC_ALPHA * scale * strength)
-    return torch.stack([d[:, 0] * 2 / w, d[:, 1] * 2 / h], dim=-1)  # pixels -> the [-1, 1] span of each side
-
-
-def _reflect(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Reflect padding of any width (a wider pad than the side reflects again)."""
-    while any(pad):
-        limit = (x.shape[-1] - 1, x.shape[-1] - 1, x.shape[-2] - 1, x.shape[-2] - 1)
-        step = tuple(min(p, m) for p, m in zip(pad, limit))
-        x = F.pad(x, step, mode="reflect")
-        pad = tuple(p - s for p, s in zip(pad, step))
-    return x
+    # align_corners=False: the side spans 2 units, so d pixels are 2d/W (x) and 2d/H (y)
+    return torch.stack([d[:, 0] * 2 / w, d[:, 1] * 2 / h], dim=-1)
 
 
 def classic_augment(x: torch.Tensor, strength: float, elastic: bool, g: torch.Generator) -> torch.Tensor:

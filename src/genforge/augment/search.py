@@ -12,7 +12,7 @@ Within an arm, successive halving (Jamieson & Talwalkar 2016) with classifier se
 every candidate is scored by its mean validation accuracy over ``search_seeds`` seeds; the better half
 (ties: the earlier candidate) is scored again on twice as many seeds, and so on until one is left. So
 the candidates that matter are compared on more seeds (less noise) for about twice the cost of one pass,
-and every arm with knobs runs the same schedule. Search seeds are 1000+, apart from the final seeds 0..S−1.
+and every arm with knobs runs the same schedule. "none" is scored on as many seeds as the classic winner. Search seeds are 1000+, apart from the final seeds 0..S−1.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from genforge.augment.downstream import BASELINE_ARMS, SYNTHETIC_ARMS, Recipe, TrainAndScore
+from genforge.augment.downstream import ARMS, BASELINE_ARMS, SYNTHETIC_ARMS, Recipe, TrainAndScore
 
 SEARCH_SEED = 1000
 DEFAULT_SHARES = (0.25, 0.5)
@@ -33,10 +33,14 @@ def strengths_for(k: int) -> list[float]:
 
 
 def classic_candidates(k: int, strengths: Sequence[float] | None = None) -> list[tuple[float, bool]]:
-    """The classic arm's share of an equal search budget: k (strength, elastic) pairs, affine alone first.
-    With ``strengths`` given (a fixed --strength), each of them with and without the elastic part."""
+    """The classic arm's share of an equal search budget: k (strength, elastic) pairs, affine alone first. Below
+    k = 4 there is no room for both a strength grid and the elastic switch: k affine strengths (a coarser grid
+    would weaken the baseline the lift is measured against). With ``strengths`` given (a fixed --strength),
+    each of them with and without the elastic part."""
     if strengths is not None:
         return [(s, e) for e in (False, True) for s in strengths]
+    if k < 4:
+        return [(s, False) for s in strengths_for(k)]
     return [(s, e) for e in (False, True) for s in strengths_for(math.ceil(k / 2))][:k]
 
 
@@ -69,24 +73,26 @@ def search(score: TrainAndScore, pools: Sequence[str], shares: Sequence[float] =
     classic = classic_candidates(len(grid), strengths)
     rows: list[dict] = []
 
-    def best(candidates: list[Recipe]) -> Recipe:
+    def best(candidates: list[Recipe], first_seeds: int = search_seeds) -> Recipe:
         def say(i: int, accs: list[float]) -> None:
             log(f"  val {describe(candidates[i])} accuracy {np.mean(accs):.4f} ({len(accs)} seeds)")
 
         winner, values = halving(lambda i, seed: float(score(candidates[i], seed, "val").mean()), len(candidates),
-                                 search_seeds, say)
+                                 first_seeds, say)
         for i, r in enumerate(candidates):
             rows.append({"arm": r.arm, "recipe": r.to_json(), "val_accuracy": float(np.mean(values[i])),
                          "val_seeds": len(values[i]), "chosen": i == winner})
         return candidates[winner]
 
-    chosen = {"none": best([Recipe("none")])}
-    chosen["classic"] = best([Recipe("classic", strength=s, elastic=e) for s, e in classic])
+    chosen = {"classic": best([Recipe("classic", strength=s, elastic=e) for s, e in classic])}
+    # "none" has no knob: it is scored on as many seeds as the classic winner, so that `leaders` compares
+    # the two baselines on equal evidence
+    chosen["none"] = best([Recipe("none")], max(r["val_seeds"] for r in rows if r["chosen"]))
     chosen["synthetic"] = best([Recipe("synthetic", share=s, pool=p) for s, p in grid])
     c = chosen["classic"]
     chosen["classic+synthetic"] = best([Recipe("classic+synthetic", c.strength, s, p, c.elastic) for s, p in grid])
     chosen["synthetic-only"] = Recipe("synthetic-only", share=1.0, pool=chosen["synthetic"].pool)
-    return chosen, rows
+    return {arm: chosen[arm] for arm in ARMS}, rows
 
 
 def val_of(rows: list[dict], recipe: Recipe) -> float:

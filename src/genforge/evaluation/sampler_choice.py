@@ -5,8 +5,12 @@ images), never the judge: the judge that reports conditional accuracy must not h
 it reports on, any more than it may pick the checkpoint.
 
 The rule (``choose_request``) starts from the family's default request, whose quality was measured over
-seeds, and moves away from it only on evidence: another request is chosen when the one-sided 95 % upper
-bound of its paired bootstrap difference to the default is below zero (better for a lower-is-better metric).
+seeds, and moves away from it only on evidence: another request is chosen when the one-sided lower bound of
+its paired bootstrap gain over the default is above zero, at 95 % for the family of alternatives together
+(Bonferroni: each of K − 1 alternatives at 5 %/(K − 1)). The bound is the basic (reflected) bootstrap one,
+2·gain − q(gain*, 1 − α), not the percentile one: resampling rows with replacement inflates a Fréchet
+distance by an amount that grows with the spread of the set, so percentile bounds of a difference lean
+towards the narrower set (higher guidance, truncation), which is the move that costs diversity.
 Picking the point minimum instead moves on noise: at 500 validation samples two guidance scales often lie
 within a few per cent of each other, and the lower one can cost several points of class accuracy.
 """
@@ -58,7 +62,7 @@ def choose_request(scored: dict, default: int = 0, resamples: int = 200, seed: i
 
     ``scored``: what ``compare_requests`` returned; ``default``: the index of the family's default request.
     Returns {"chosen": request, "index", "rule", "evidence": [{"request", "difference", "bound"}]}: each other
-    request's difference to the default (positive = better) and the one-sided bound that had to clear zero.
+    request's difference to the default (positive = better) and the lower bound that had to clear zero.
     Among several that clear it, the best point value wins.
     """
     metric, rows = scored["metric"], scored["rows"]
@@ -66,20 +70,23 @@ def choose_request(scored: dict, default: int = 0, resamples: int = 200, seed: i
         raise GenforgeError(f"the default request index {default} is not among the {len(rows)} requests compared")
     sign = 1.0 if getattr(SELECTION_METRICS.get(metric), "higher_is_better", False) else -1.0
     point, draws = paired_frechet_draws(scored["real"], {str(i): f for i, f in enumerate(scored["fakes"])}, resamples, seed)
+    alpha = (1.0 - LEVEL) / max(1, len(rows) - 1)
     evidence, winners = [], []
     for i, row in enumerate(rows):
         if i == default:
             continue
-        gain = np.array([_better_by(d[str(i)], d[str(default)], sign) for d in draws])  # > 0: request i is better
-        bound = float(np.quantile(gain, 1.0 - LEVEL))
-        evidence.append({"request": row["request"], "difference": _better_by(point[str(i)], point[str(default)], sign),
-                         "bound": bound})
+        gain = _better_by(point[str(i)], point[str(default)], sign)  # > 0: request i is better
+        draws_gain = np.array([_better_by(d[str(i)], d[str(default)], sign) for d in draws])
+        bound = float(2 * gain - np.quantile(draws_gain, 1.0 - alpha))  # the basic bootstrap's lower bound
+        evidence.append({"request": row["request"], "difference": gain, "bound": bound})
         if bound > 0:
             winners.append(i)
-    index = max(winners, key=lambda i: (_better_by(point[str(i)], point[str(default)], sign), -i)) if winners else default
+    own = lambda i: sign * point[str(i)] if math.isfinite(point[str(i)]) else -math.inf  # noqa: E731
+    index = max(winners, key=lambda i: (own(i), -i)) if winners else default
     return {"chosen": rows[index]["request"], "index": index, "evidence": evidence,
-            "rule": f"the default unless another request is better by {metric} at one-sided {LEVEL:.0%} "
-                    f"({resamples} paired bootstrap resamples)"}
+            "rule": f"the default unless another request is better by {metric} at one-sided {LEVEL:.0%} for the "
+                    f"{len(rows) - 1} alternatives together (Bonferroni; basic bootstrap bound, {resamples} paired "
+                    "resamples)"}
 
 
 def _better_by(value: float, base: float, sign: float) -> float:
