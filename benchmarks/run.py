@@ -55,12 +55,14 @@ def main() -> int:
     from bench_families import bench_families
     from bench_sampler_fid import bench_sampler_fid
     from bench_study import bench_study
+    from bench_sweep import bench_sweep
     from bench_train_step import bench_train_step
 
     benches = {"train_step": bench_train_step, "checkpoint": bench_checkpoint, "eval": bench_eval, "demo": bench_demo,
                "augment": bench_augment, "families": bench_families, "sampler_fid": bench_sampler_fid,
-               "diffusion_peer": bench_diffusion_peer, "study": bench_study}
-    slow = ("demo", "augment", "families", "sampler_fid", "diffusion_peer", "study")
+               "diffusion_peer": bench_diffusion_peer, "study": bench_study,
+               "sweep": bench_sweep}
+    slow = ("demo", "augment", "families", "sampler_fid", "diffusion_peer", "study", "sweep")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repetitions; skips the benchmarks that train models (minutes each)")
     p.add_argument("--only", nargs="*", choices=sorted(benches), help="run only these")
