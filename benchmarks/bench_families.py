@@ -5,7 +5,7 @@ Each (family, seed) trains with `genforge train --data mnist --model M --time-bu
 1,000 class-balanced samples (100 per class, seed 1) that are judged, FID'd against the test split and
 timed. Diffusion's guidance is chosen per run on the validation split by the selector, never by the judge,
 then judged once: val_fjd at guidance 1.5 (the family default), 1 and 2, and the default stays unless
-another scale is better at one-sided 95 % (paired bootstrap; `evaluation/sampler_choice.py`).
+another scale is better with evidence (`evaluation/sampler_choice.py`).
 """
 from __future__ import annotations
 
@@ -95,7 +95,8 @@ def bench_families(quick: bool = False) -> dict:
     note = (f"Mean ± SD over training seeds {', '.join(map(str, seeds))}; FID per seed with its bootstrap CI "
             f"(1,000 samples vs the {cells[0]['fid']['n_real']} test images, judge features; the floor is 1,000 real "
             f"train images). Diffusion's guidance was chosen per run on the validation split by val_fjd (the default "
-            f"1.5 unless another scale is better at one-sided 95 %, paired bootstrap): {chosen}. "
+            f"1.5 unless another scale is better at 95 % for both alternatives together, basic paired bootstrap): "
+            f"{chosen}. "
             "Samples: 100 per class, seed 1, from each run's best checkpoint with the family's default sampler "
             "(cgan/cvae: one pass; diffusion: DPM-Solver++(2M), 10 steps, two U-Net passes per step with guidance). "
             f"Reproduce one cell with `genforge train --data mnist --model M --time-budget {BUDGET} --set train.seed=S`.")
