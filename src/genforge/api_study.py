@@ -119,12 +119,11 @@ def aggregate(out: Path, models: list[str], fractions: list[float], generator_se
     for model in models:
         for fraction in fractions:
             cells = [_cell(out, model, fraction, g) for g in range(generator_seeds)]
-            first = json.loads((cells[0] / "augment" / "augment.json").read_text())
+            results = [json.loads((c / "augment" / "augment.json").read_text()) for c in cells]
+            first = results[0]
             arm, base = first["chosen"]["arm"], first["chosen"]["lift_vs_classic"]["against"]
-            arms = {a: float(np.mean([json.loads((c / "augment" / "augment.json").read_text())["arms"][a]["accuracy"]
-                                      for c in cells])) for a in first["arms"]}
-            copies = [json.loads((c / "augment" / "augment.json").read_text())["synthetic"]["copy_check"]["nn_distance_ratio"]
-                      for c in cells]
+            arms = {a: float(np.mean([r["arms"][a]["accuracy"] for r in results])) for a in first["arms"]}
+            copies = [r["synthetic"]["copy_check"]["nn_distance_ratio"] for r in results]
             regimes.append({"model": model, "fraction": fraction, "n_real": first["n_real"], "chosen_arm": arm,
                             "baseline_arm": base, "recipes": {a: m["recipe"] for a, m in first["arms"].items()},
                             "accuracy": arms, "nn_distance_ratio": copies,

@@ -26,7 +26,7 @@ import torch
 from genforge.core.errors import GenforgeError
 from genforge.core.registry import SELECTION_METRICS
 from genforge.data.prepare import PreparedData
-from genforge.evaluation.frechet import frechet_distance, gaussian_stats, paired_frechet_draws
+from genforge.evaluation.frechet import paired_frechet_draws
 from genforge.sampling.request import SampleRequest
 
 # (request, n, labels or None, seed) -> n images in [-1, 1]
@@ -48,7 +48,7 @@ def compare_requests(sample: RequestSampler, data: PreparedData, requests: Seque
     for req in requests:
         t0 = time.perf_counter()
         fake, acc = selector.embed_samples(lambda n, labels, s, req=req: sample(req, n, labels, s))
-        value = frechet_distance(*gaussian_stats(fake), *selector.real_stats)
+        value = selector.distance(fake)
         rows.append({"request": req.to_json(), metric: value, "selector_accuracy": acc,
                      "seconds": round(time.perf_counter() - t0, 1)})
         fakes.append(fake)

@@ -70,9 +70,13 @@ class FrechetSelection:
         task's networks by name, for metrics that need the model itself, e.g. a validation ELBO; unused here.)"""
         t0 = time.perf_counter()
         fake, _ = self.embed_samples(sample_fn)
-        value = frechet_distance(*gaussian_stats(fake), *self.real_stats)
+        value = self.distance(fake)
         self.last_seconds = time.perf_counter() - t0
         return value
+
+    def distance(self, embedded: np.ndarray) -> float:
+        """The Fréchet distance of embedded samples (``embed_samples``) to the real rows."""
+        return frechet_distance(*gaussian_stats(embedded), *self.real_stats)
 
 
 @SELECTION_METRICS.register("val_fd")
