@@ -62,7 +62,7 @@ def test_resume_is_bit_exact(run, tmp_path):
     assert _losses(cut) == _losses(run)
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp-2m"])
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp-2m", "dpmpp-2m-sde"])
 def test_each_sampler_is_deterministic_by_seed(run, sampler):
     gen = load(run)
     req = SampleRequest(sampler=sampler, sample_steps=5)
@@ -71,7 +71,7 @@ def test_each_sampler_is_deterministic_by_seed(run, sampler):
     assert not torch.equal(a, gen.sample(4, [0, 1, 2, 3], seed=8, request=req))
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])  # ddpm draws fresh noise at every step
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp-2m-sde"])  # ddpm and the SDE draw noise at every step
 def test_a_sample_regenerates_alone(run, sampler):
     """Sample 3 alone equals sample 3 of a batch of 6. A batch of 1 and a batch of 6 may sum in another order
     (BLAS blocking), so the float images may differ by ~1e-6; in uint8 that is at most one level."""

@@ -19,7 +19,7 @@ from genforge.models.diffusion import (Schedule, cosine_schedule, eps_from_v, li
                                        predict_x0, q_sample, v_target)
 from genforge.sampling.ddim import ddim
 from genforge.sampling.ddpm import ddpm
-from genforge.sampling.dpmpp_2m import dpmpp_2m
+from genforge.sampling.dpmpp_2m import dpmpp_2m, dpmpp_2m_sde
 from genforge.sampling.guidance import guided
 from genforge.sampling.noise import SampleNoise
 from genforge.training.objectives.denoising import denoising_loss, sample_timesteps
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 T = 50  # a short chain keeps the full-length DDPM parity run fast; every code path is the same as at T=1000
 SHAPE = (2, 4, 4)  # (C, H, W)
 DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
-SAMPLERS = {"ddpm": ddpm, "ddim": ddim, "dpmpp-2m": dpmpp_2m}
+SAMPLERS = {"ddpm": ddpm, "ddim": ddim, "dpmpp-2m": dpmpp_2m, "dpmpp-2m-sde": dpmpp_2m_sde}
 
 
 def make_eps_fn(kind: str = "linear", T: int = T, channels: int = SHAPE[0]):
@@ -242,21 +242,36 @@ def test_ddim_matches_diffusers(kind, steps, eta):
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 @pytest.mark.parametrize("steps", [5, 10, 20])
 @pytest.mark.parametrize("clip", [True, False])
-def test_dpmpp_2m_matches_diffusers(kind, steps, clip):
+@pytest.mark.parametrize("sde", [False, True])
+def test_dpmpp_2m_matches_diffusers(kind, steps, clip, sde):
     eps_fn = make_eps_fn(kind)
     x_T, noise = start(13, 4)
-    ours = dpmpp_2m(eps_fn, make_schedule(kind, T), x_T, steps, noise, clip=clip)
+    ours = (dpmpp_2m_sde if sde else dpmpp_2m)(eps_fn, make_schedule(kind, T), x_T, steps, noise, clip=clip)
 
     def build():
         return diffusers.DPMSolverMultistepScheduler(
             **common_config(kind),
-            algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint",  # DPM-Solver++(2M), Lu et al.
+            algorithm_type="sde-dpmsolver++" if sde else "dpmsolver++",  # DPM-Solver++(2M), Lu et al., or its SDE form
+            solver_order=2, solver_type="midpoint",
             lower_order_final=True, euler_at_final=False, final_sigmas_type="zero",  # diffusers' usual ending
             thresholding=clip, sample_max_value=1.0,  # its dynamic threshold, clamped to [1, 1], is clipping to ±1
             lambda_min_clipped=-float("inf"),  # no λ clipping: every trailing step is taken
             use_karras_sigmas=False, use_exponential_sigmas=False, use_beta_sigmas=False, use_lu_lambdas=False)
 
-    assert_parity(ours, build, lambda scheduler: run_diffusers(scheduler, eps_fn, x_T, steps))
+    def run(scheduler):
+        x_T_ref, ref_noise = start(13, 4)  # the SDE form: diffusers draws z from our generators, in our order
+        return run_diffusers(scheduler, eps_fn, x_T_ref, steps, generators=ref_noise.generators if sde else None)
+
+    assert_parity(ours, build, run)
+
+
+def test_dpmpp_2m_sde_draws_noise_and_the_ode_does_not():
+    eps_fn, schedule = make_eps_fn(), cosine_schedule(T)
+    x_T, _ = start(9, 2)
+    ode = [dpmpp_2m(eps_fn, schedule, x_T, 10, SampleNoise(seed, 2)) for seed in (1, 2)]
+    sde = [dpmpp_2m_sde(eps_fn, schedule, x_T, 10, SampleNoise(seed, 2)) for seed in (1, 2)]
+    assert torch.equal(ode[0], ode[1])  # the probability-flow ODE: x_T decides everything
+    assert (sde[0] - sde[1]).abs().max() > 1e-3 and (sde[0] - ode[0]).abs().max() > 1e-3
 
 
 def test_parity_function_is_not_trivial():
@@ -271,7 +286,8 @@ def test_parity_function_is_not_trivial():
 
 # --------------------------------------------------------------------------------------------- seeding
 
-@pytest.mark.parametrize("name,eta", [("ddpm", 0.0), ("ddim", 0.5), ("ddim", 0.0), ("dpmpp-2m", 0.0)])
+@pytest.mark.parametrize("name,eta", [("ddpm", 0.0), ("ddim", 0.5), ("ddim", 0.0), ("dpmpp-2m", 0.0),
+                                      ("dpmpp-2m-sde", 0.0)])
 def test_deterministic_by_seed(name, eta):
     eps_fn, schedule = make_eps_fn(), cosine_schedule(T)
     x1, n1 = start(5, 3)
@@ -282,7 +298,7 @@ def test_deterministic_by_seed(name, eta):
 
 
 @pytest.mark.parametrize("name,eta,steps", [("ddpm", 0.0, 10), ("ddpm", 0.0, T), ("ddim", 0.5, 10),
-                                            ("dpmpp-2m", 0.0, 10)])
+                                            ("dpmpp-2m", 0.0, 10), ("dpmpp-2m-sde", 0.0, 10)])
 def test_sample_regenerates_alone(name, eta, steps):
     eps_fn, schedule = make_eps_fn(), linear_schedule(T)
     x_T, noise = start(42, 6)

@@ -82,6 +82,16 @@ def test_paired_draws_resample_every_set_with_the_same_rows():
         paired_frechet_draws(real, {"a": a, "b": a[:10]})
 
 
+def test_paired_draws_can_hold_the_reference_fixed():
+    rng = np.random.default_rng(1)
+    real, a = rng.normal(size=(300, 3)), rng.normal(size=(200, 3)) + 0.3
+    _, draws = paired_frechet_draws(real, {"a": a}, resamples=3, seed=5, resample_real=False)
+    idx = np.random.default_rng(5).integers(0, 200, 200)  # the first draw resamples the fake rows only
+    assert draws[0]["a"] == pytest.approx(frechet_distance(*gaussian_stats(real), *gaussian_stats(a[idx])), rel=1e-12)
+    _, both = paired_frechet_draws(real, {"a": a}, resamples=3, seed=5)
+    assert both[0]["a"] != pytest.approx(draws[0]["a"], rel=1e-6)
+
+
 def test_bad_arguments_say_so(data):
     scored = compare_requests(toy_sampler(data), data, [SampleRequest(guidance=0.1)], log=quiet)
     with pytest.raises(GenforgeError, match="default request index 3"):

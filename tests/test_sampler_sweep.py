@@ -25,7 +25,7 @@ def test_sweep_writes_every_sampler_and_step_with_a_ci(diffusion_run):
                 "--sweep-steps", "2", "4", "--sweep-n", "24")
     assert p.returncode == 0, p.stderr
     rows = json.loads((diffusion_run / "eval" / "metrics.json").read_text())["sampler_sweep"]
-    assert {(r["sampler"], r["sample_steps"]) for r in rows} == {(s, k) for s in ("ddim", "ddpm", "dpmpp-2m") for k in (2, 4)}
+    assert {(r["sampler"], r["sample_steps"]) for r in rows} == {(s, k) for s in ("ddim", "ddpm", "dpmpp-2m", "dpmpp-2m-sde") for k in (2, 4)}
     for r in rows:
         assert r["n_generated"] == 24 and r["ci95"][0] <= r["ci95"][1] and r["img_per_s"] > 0
     assert "Sampler sweep" in (diffusion_run / "eval" / "report.html").read_text()

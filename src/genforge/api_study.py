@@ -145,9 +145,11 @@ def write_plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, key, title in ((axes[0], "vs_none", "lift vs no augmentation"), (axes[1], "vs_classic", "lift vs classic augmentation")):
-        for model in sorted({r["model"] for r in result["regimes"]}):
+        models = sorted({r["model"] for r in result["regimes"]})
+        for k, model in enumerate(models):
             rows = sorted((r for r in result["regimes"] if r["model"] == model), key=lambda r: r["fraction"])
-            x = [r["fraction"] for r in rows]
+            dodge = 1.06 ** (k - (len(models) - 1) / 2)  # families side by side at a shared fraction (log axis)
+            x = [r["fraction"] * dodge for r in rows]
             y = np.array([100 * r[key]["value"] for r in rows])
             err = np.array([[100 * (r[key]["value"] - r[key]["lower95"]) for r in rows],
                             [100 * (r[key]["upper95"] - r[key]["value"]) for r in rows]])

@@ -22,7 +22,7 @@ def _request(a: argparse.Namespace):
 
 def _sampling_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling (each family reads its own; docs/families.md)")
-    g.add_argument("--sampler", help="diffusion: ddim (default), ddpm, dpmpp-2m; GAN and VAE: direct")
+    g.add_argument("--sampler", help="diffusion: dpmpp-2m (default), dpmpp-2m-sde, ddim, ddpm; GAN and VAE: direct")
     g.add_argument("--sample-steps", type=int, metavar="N", help="diffusion: denoising steps (1 to the schedule length)")
     g.add_argument("--guidance", type=float, metavar="W", help="conditional diffusion: classifier-free guidance scale (1 = none)")
     g.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),

@@ -33,12 +33,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 
 def paired_frechet_draws(real: np.ndarray, fakes: dict[str, np.ndarray], resamples: int = 200,
-                         seed: int = 0) -> tuple[dict[str, float], list[dict[str, float]]]:
+                         seed: int = 0, resample_real: bool = True) -> tuple[dict[str, float], list[dict[str, float]]]:
     """The Fréchet distance of each fake set to ``real``, and ``resamples`` paired bootstrap draws of them all.
 
     The fake sets are paired (row i of each comes from the same label and noise), so each draw resamples one
     set of real rows and one set of fake row indices and applies the latter to every fake set: differences and
     ratios between the sets then carry the spread of the pairing, not of independent draws.
+    ``resample_real=False`` holds the real reference fixed: the spread is then that of the generated samples
+    alone, the part that more samples shrink (the reference's part stays whatever N is).
     """
     n_fake = {len(v) for v in fakes.values()}
     assert len(n_fake) == 1, "paired fake sets must have the same number of rows"
@@ -50,6 +52,7 @@ def paired_frechet_draws(real: np.ndarray, fakes: dict[str, np.ndarray], resampl
 
     rng = np.random.default_rng(seed)
     point = distances(np.arange(len(real)), np.arange(n_fake_rows))
-    draws = [distances(rng.integers(0, len(real), len(real)), rng.integers(0, n_fake_rows, n_fake_rows))
-             for _ in range(resamples)]
+    all_real = np.arange(len(real))
+    draws = [distances(rng.integers(0, len(real), len(real)) if resample_real else all_real,
+                       rng.integers(0, n_fake_rows, n_fake_rows)) for _ in range(resamples)]
     return point, draws

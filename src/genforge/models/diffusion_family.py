@@ -169,7 +169,7 @@ def denoising_membership(nets: dict[str, nn.Module], x: Tensor, y: Tensor | None
 # (stronger guidance raises class accuracy but costs diversity and FJD).
 MODELS.register("diffusion")(ModelSpec(
     build=build_diffusion, task="diffusion", conditional=None, sample_net="denoiser", sample=sample_diffusion,
-    sampling=SamplingSpec(("dpmpp-2m", "ddim", "ddpm"),
+    sampling=SamplingSpec(("dpmpp-2m", "dpmpp-2m-sde", "ddim", "ddpm"),
                           {"sample_steps": 10, "guidance": 1.5, "guidance_interval": None, "eta": 0.0},
                           during_training={"sample_steps": 10}, max_steps=lambda net: net.schedule.T),
     # val_fjd: the joint FD with labels; on unlabelled data it has none to join and is the plain FD (selection.py)
