@@ -155,7 +155,7 @@ def write_plot(result: dict, path: Path) -> None:
                             [100 * (r[key]["upper95"] - r[key]["value"]) for r in rows]])
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=model)
             for xi, yi, r in zip(x, y, rows):
-                ax.annotate(r[key]["verdict"], (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=8)
+                ax.annotate(r[key]["verdict"], (xi, yi), textcoords="offset points", xytext=(4, 6 + 10 * (k - 1)), fontsize=8)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
         fractions = sorted({r["fraction"] for r in result["regimes"]})
