@@ -103,7 +103,7 @@ def bench_sampler_fid(quick: bool = False) -> dict:
             "|---|---|---|---|---|---|"]
     for key in per_seed[MODEL_SEEDS[0]]:
         stats = [per_seed[m][key] for m in MODEL_SEEDS]
-        passes = int(key.rsplit("-", 1)[1]) * (2 if guidance[0] not in (None, 1.0) else 1)
+        passes = int(key.rsplit("-", 1)[1]) * (2 if guidance[MODEL_SEEDS[0]] not in (None, 1.0) else 1)
         ratios = "; ".join(f"{s['ratio']:.3f} [{s['ratio_ci95'][0]:.3f}, {s['ratio_ci95'][1]:.3f}]" for s in stats)
         worst_fixed = max(s["ratio_ci95_fixed_reference"][1] for s in stats)
         speed = np.mean([n / seconds[m][key] for m in MODEL_SEEDS])

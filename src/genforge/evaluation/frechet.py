@@ -46,13 +46,12 @@ def paired_frechet_draws(real: np.ndarray, fakes: dict[str, np.ndarray], resampl
     assert len(n_fake) == 1, "paired fake sets must have the same number of rows"
     n_fake_rows = n_fake.pop()
 
-    def distances(r_idx, f_idx):
-        r = gaussian_stats(real[r_idx])
+    def distances(r, f_idx):
         return {k: frechet_distance(*r, *gaussian_stats(v[f_idx])) for k, v in fakes.items()}
 
     rng = np.random.default_rng(seed)
-    point = distances(np.arange(len(real)), np.arange(n_fake_rows))
-    all_real = np.arange(len(real))
-    draws = [distances(rng.integers(0, len(real), len(real)) if resample_real else all_real,
+    full_real = gaussian_stats(real)  # fitted once: the point, and every draw when the reference is held fixed
+    point = distances(full_real, np.arange(n_fake_rows))
+    draws = [distances(gaussian_stats(real[rng.integers(0, len(real), len(real))]) if resample_real else full_real,
                        rng.integers(0, n_fake_rows, n_fake_rows)) for _ in range(resamples)]
     return point, draws
